@@ -1,0 +1,17 @@
+"""Dataset Distillation (Wang, Zhu, Torralba, Efros, 2018) in PyTorch.
+
+The public names, used by the notebooks and the command line:
+
+    data = load_dataset("mnist")                      # whole tensors
+    result = distill(data, Settings(iterations=500))  # learn the images
+    evaluate(result, data)["test_accuracy"]           # train and test
+"""
+
+from .version import __version__
+from .errors import DistillError, DivergedError
+from .data import TensorData, load_dataset, quadratic_toy, resolve_root
+from .models import MODELS, INITS, make_model, sample_params, count_parameters
+from .unroll import unroll, gradient_step, accuracy, forward, loss_function
+from .distillation import Settings, Distilled, distill, INIT_MODES
+from .evaluation import evaluate, evaluate_inits, held_out_inits, summarize
+from .training import train_network, train_networks

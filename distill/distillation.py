@@ -1,0 +1,608 @@
+"""Dataset distillation: learn synthetic data and step sizes (the outer loop).
+
+One outer iteration (see ``shared/paper.md``, "The algorithm"):
+
+1. draw a batch of real examples and one or more initial weights theta0;
+2. train each theta0 on the distilled data with the learned step sizes,
+   keeping the graph (:func:`distill.unroll.unroll`);
+3. measure the loss of the trained weights on the real batch;
+4. back-propagate that loss to the distilled inputs and the step sizes and
+   take one Adam step on them.
+
+:func:`distill` runs the loop and returns a :class:`Distilled`; with an
+``output`` path it checkpoints to that file and resumes from it.
+"""
+
+import dataclasses
+import math
+import os
+import signal
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from .version import __version__
+from .errors import DistillError, DivergedError
+from .models import INITS, make_model, sample_params
+from .unroll import LOSSES, loss_function, unroll
+
+INIT_MODES = ("fixed", "random", "pretrained")
+IMAGE_INITS = ("noise", "real")
+FILE_FORMAT = "distill-result"
+FILE_FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that defines a distillation run; stored with its result.
+
+    Attributes:
+        dataset: data set name (for the record and for loading).
+        model: model name, see :data:`distill.models.MODELS`.
+        init: how theta0 is drawn each iteration: ``fixed`` (one theta0 from
+            the seed), ``random`` (fresh draws from ``initializer``) or
+            ``pretrained`` (draws from a pool of trained weights).
+        initializer: the distribution of theta0 (``xavier`` by default).
+        images_per_class: distilled inputs per class and per step (for
+            regression: distilled points per step).
+        steps: S, inner gradient steps, each with its own distilled batch.
+        epochs: E, passes over the S steps, each with its own step sizes.
+        iterations: outer iterations T.
+        batch_size: real examples per outer iteration.
+        inits_per_iteration: theta0 draws per iteration (random/pretrained).
+        lr: Adam's step size on the distilled data and step sizes.
+        betas: Adam's betas.
+        lr_decay_every: iterations between decays of ``lr`` (0: never).
+        lr_decay_factor: factor applied at each decay.
+        step_size_init: initial learned step size eta0.
+        image_init: ``noise`` (standard normal) or ``real`` (random real
+            examples of each class, the "optimized real images" variant).
+        learn_images: learn the inputs; False learns the step sizes only
+            (how baselines get the same training procedure).
+        learn_labels: learn the targets too (regression only).
+        seed: seeds every random draw of the run.
+    """
+
+    dataset: str = "mnist"
+    model: str = "lenet"
+    init: str = "fixed"
+    initializer: str = "xavier"
+    images_per_class: int = 1
+    steps: int = 1
+    epochs: int = 1
+    iterations: int = 500
+    batch_size: int = 1024
+    inits_per_iteration: int = 1
+    lr: float = 0.01
+    betas: tuple = (0.5, 0.999)
+    lr_decay_every: int = 0
+    lr_decay_factor: float = 0.5
+    step_size_init: float = 0.02
+    image_init: str = "noise"
+    learn_images: bool = True
+    learn_labels: bool = False
+    seed: int = 0
+
+    def __post_init__(self):
+        object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
+        self.validate()
+
+    def validate(self):
+        """Raise :class:`DistillError` naming the first bad setting."""
+        if self.init not in INIT_MODES:
+            raise DistillError(
+                f"unknown init mode {self.init!r}; choose one of "
+                f"{', '.join(INIT_MODES)}"
+            )
+        if self.initializer not in INITS:
+            raise DistillError(
+                f"unknown initializer {self.initializer!r}; choose one of "
+                f"{', '.join(INITS)}"
+            )
+        if self.image_init not in IMAGE_INITS:
+            raise DistillError(
+                f"unknown image init {self.image_init!r}; choose one of "
+                f"{', '.join(IMAGE_INITS)}"
+            )
+        positive = (
+            "images_per_class", "steps", "epochs", "iterations", "batch_size",
+            "inits_per_iteration",
+        )
+        for name in positive:
+            value = getattr(self, name)
+            if not isinstance(value, int) or value <= 0:
+                flag = "--" + name.replace("_", "-")
+                raise DistillError(
+                    f"{name} must be a positive integer, got {value!r}; "
+                    f"set {flag} to 1 or more"
+                )
+        for name in ("lr", "step_size_init", "lr_decay_factor"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and value > 0
+                    and math.isfinite(value)):
+                flag = "--" + name.replace("_", "-")
+                raise DistillError(
+                    f"{name} must be a positive number, got {value!r}; fix {flag}"
+                )
+        if self.lr_decay_every < 0:
+            raise DistillError(
+                "lr_decay_every must be 0 (never) or a positive number of "
+                f"iterations, got {self.lr_decay_every}"
+            )
+
+    def replace(self, **changes):
+        """A copy with some settings changed."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self):
+        data = dataclasses.asdict(self)
+        data["betas"] = list(self.betas)
+        return data
+
+    @classmethod
+    def from_dict(cls, data):
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass
+class Distilled:
+    """Learned synthetic data, its step sizes and the settings that made it.
+
+    Attributes:
+        images: (S, m, *input_shape), the inputs of each step.
+        labels: (S, m) class indices (or (S, m, k) regression targets).
+        step_sizes: (E, S), positive, epoch e and step s.
+        settings: the :class:`Settings` of the run.
+        theta0: the fixed initial weights (``init == "fixed"``), else None.
+        history: per-iteration ``loss`` and the ``seconds`` spent so far.
+        iteration: outer iterations completed.
+    """
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    step_sizes: torch.Tensor
+    settings: Settings
+    theta0: dict = None
+    history: dict = field(default_factory=lambda: {"loss": [], "seconds": 0.0})
+    iteration: int = 0
+
+    @property
+    def complete(self):
+        return self.iteration >= self.settings.iterations
+
+    @property
+    def num_images(self):
+        """Distilled inputs in all, over all steps."""
+        return self.images.shape[0] * self.images.shape[1]
+
+    def model(self, input_shape=None, num_outputs=None):
+        """A fresh network of the settings' architecture for this data."""
+        shape = input_shape or tuple(self.images.shape[2:])
+        outputs = num_outputs or _num_outputs(self.labels)
+        return make_model(self.settings.model, shape, outputs)
+
+    def train(self, params, model=None):
+        """Train ``params`` (a dict theta0) with the learned steps; no graph.
+
+        Returns the trained weights. ``model`` defaults to :meth:`model`.
+        """
+        model = model or self.model()
+        device = self.images.device
+        params = {k: v.to(device) for k, v in params.items()}
+        loss_fn = loss_function(_loss_name(self.labels))
+        return unroll(
+            model, params, self.images, self.labels, self.step_sizes, loss_fn,
+            create_graph=False,
+        )
+
+    def to(self, device):
+        """The same result with its tensors on ``device``."""
+        theta0 = None
+        if self.theta0 is not None:
+            theta0 = {k: v.to(device) for k, v in self.theta0.items()}
+        return dataclasses.replace(
+            self, images=self.images.to(device), labels=self.labels.to(device),
+            step_sizes=self.step_sizes.to(device), theta0=theta0,
+        )
+
+    def save(self, path):
+        """Write one ``.pt`` file (see :func:`save_file` for its layout)."""
+        save_file(path, self._record())
+
+    def _record(self, state=None):
+        cpu = self.to("cpu")
+        return {
+            "format": FILE_FORMAT,
+            "format_version": FILE_FORMAT_VERSION,
+            "library_version": __version__,
+            "settings": self.settings.to_dict(),
+            "iteration": self.iteration,
+            "complete": self.complete,
+            "images": cpu.images,
+            "labels": cpu.labels,
+            "step_sizes": cpu.step_sizes,
+            "theta0": cpu.theta0,
+            "history": self.history,
+            "state": state,
+        }
+
+    @classmethod
+    def load(cls, path, device="cpu"):
+        """Read a file written by :meth:`save` or by a run's checkpoints."""
+        return cls._from_record(load_file(path)).to(device)
+
+    @classmethod
+    def _from_record(cls, record):
+        return cls(
+            images=record["images"], labels=record["labels"],
+            step_sizes=record["step_sizes"],
+            settings=Settings.from_dict(record["settings"]),
+            theta0=record["theta0"], history=record["history"],
+            iteration=record["iteration"],
+        )
+
+
+def save_file(path, record):
+    """Write ``record`` to ``path`` atomically (a temporary file, then rename).
+
+    The file is a ``torch.save`` dict with the keys ``format``
+    (``"distill-result"``), ``format_version``, ``library_version``,
+    ``settings`` (a dict: dataset, model, init, steps, epochs, seed, ...),
+    ``iteration``, ``complete``, ``images``, ``labels``, ``step_sizes``,
+    ``theta0``, ``history`` and ``state`` (what resuming needs: raw
+    variables, optimizer and random-generator states). It loads with
+    ``torch.load(path, weights_only=True)``.
+    """
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise DistillError(
+            f"cannot write {path}: folder {folder} does not exist; create it "
+            "or choose another output path"
+        )
+    temporary = path + ".tmp"
+    torch.save(record, temporary)
+    os.replace(temporary, path)
+
+
+def load_file(path):
+    """Read and check a result file; :class:`DistillError` if it is not one."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise DistillError(f"no such file: {path}")
+    try:
+        record = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise DistillError(
+            f"{path} is not a readable distill result ({type(error).__name__}); "
+            "it may be truncated or from another program. Re-run the "
+            "distillation with another --output, or restore the file."
+        ) from None
+    if not isinstance(record, dict) or record.get("format") != FILE_FORMAT:
+        raise DistillError(
+            f"{path} is a PyTorch file but not a distill result (no "
+            f"format={FILE_FORMAT!r}); choose another path"
+        )
+    if record.get("format_version", 0) > FILE_FORMAT_VERSION:
+        raise DistillError(
+            f"{path} was written by a newer distill "
+            f"({record.get('library_version')}); upgrade to read it"
+        )
+    return record
+
+
+def _num_outputs(labels):
+    return int(labels.max()) + 1 if labels.dtype == torch.long else labels.shape[-1]
+
+
+def _loss_name(labels):
+    return "cross_entropy" if labels.dtype == torch.long else "mse"
+
+
+def initial_step_sizes_raw(settings, device):
+    """The unconstrained variable whose softplus is eta0, shape (E, S)."""
+    eta0 = torch.tensor(settings.step_size_init, dtype=torch.float64)
+    raw = torch.log(torch.expm1(eta0)).item()  # inverse softplus
+    return torch.full((settings.epochs, settings.steps), raw, device=device)
+
+
+def initial_data(data, settings, generator):
+    """Starting inputs (S, m, *shape) and targets for the distilled data.
+
+    Classification: labels are ``0..C-1`` repeated ``images_per_class``
+    times in each step; inputs are noise or real examples of those labels.
+    Regression: inputs and targets start as random real points.
+    """
+    S, K = settings.steps, settings.images_per_class
+    if data.num_classes == 0:
+        index = torch.randint(len(data.x_train), (S * K,), generator=generator)
+        index = index.to(data.device)
+        x = data.x_train[index].reshape(S, K, *data.input_shape)
+        y = data.y_train[index].reshape(S, K, *data.y_train.shape[1:])
+        return x.clone(), y.clone()
+
+    C = data.num_classes
+    labels = torch.arange(C).repeat(K)  # (m,) = (C*K,)
+    labels = labels.expand(S, -1).contiguous()  # (S, m)
+    if settings.image_init == "noise":
+        x = torch.randn(S, C * K, *data.input_shape, generator=generator)
+        return x.to(data.device), labels.to(data.device)
+
+    x = torch.empty(S, C * K, *data.input_shape, device=data.device)
+    y_train = data.y_train.cpu()
+    for c in range(C):
+        members = torch.nonzero(y_train == c).squeeze(1)
+        pick = members[torch.randperm(len(members), generator=generator)[: S * K]]
+        pick = pick.to(data.device)
+        x[:, labels[0] == c] = data.x_train[pick].reshape(S, K, *data.input_shape)
+    return x, labels.to(data.device)
+
+
+class _Run:
+    """The mutable state of one distillation run: variables and optimizer."""
+
+    def __init__(self, data, settings, pretrained, device):
+        self.data = data
+        self.settings = settings
+        self.pretrained = pretrained
+        self.device = device
+        self.generator = torch.Generator().manual_seed(settings.seed)
+
+        outputs = data.num_classes or data.y_train.shape[-1]
+        self.model = make_model(settings.model, data.input_shape, outputs).to(device)
+        self.loss_fn = loss_function(
+            "cross_entropy" if data.num_classes else "mse"
+        )
+
+        self.theta0 = None
+        if settings.init == "fixed":
+            self.theta0 = sample_params(
+                self.model, settings.initializer, self.generator
+            )
+            self.theta0 = {k: v.to(device) for k, v in self.theta0.items()}
+
+        x, y = initial_data(data, settings, self.generator)
+        self.x = x.to(device).requires_grad_(settings.learn_images)
+        learn_labels = settings.learn_labels and data.num_classes == 0
+        self.y = y.to(device).requires_grad_(learn_labels)
+        self.step_sizes_raw = initial_step_sizes_raw(settings, device)
+        self.step_sizes_raw.requires_grad_()
+
+        self.variables = [self.step_sizes_raw]
+        if settings.learn_images:
+            self.variables.append(self.x)
+        if learn_labels:
+            self.variables.append(self.y)
+        self.optimizer = torch.optim.Adam(
+            self.variables, lr=settings.lr, betas=settings.betas
+        )
+        step = settings.lr_decay_every or settings.iterations + 1
+        self.scheduler = torch.optim.lr_scheduler.StepLR(
+            self.optimizer, step_size=step, gamma=settings.lr_decay_factor
+        )
+        self.iteration = 0
+        self.history = {"loss": [], "seconds": 0.0}
+
+    def step_sizes(self):
+        return F.softplus(self.step_sizes_raw)
+
+    def draw_theta0(self):
+        """One theta0 with ``requires_grad`` so the inner steps can use it."""
+        if self.settings.init == "fixed":
+            theta0 = self.theta0
+        elif self.settings.init == "random":
+            theta0 = sample_params(
+                self.model, self.settings.initializer, self.generator
+            )
+        else:
+            pick = torch.randint(len(self.pretrained), (1,), generator=self.generator)
+            theta0 = self.pretrained[pick.item()]
+        return {
+            k: v.detach().to(self.device).requires_grad_() for k, v in theta0.items()
+        }
+
+    def outer_step(self):
+        """One outer iteration; returns the real-data loss before the update."""
+        data, settings = self.data, self.settings
+        index = torch.randint(
+            len(data.x_train), (settings.batch_size,), generator=self.generator
+        ).to(data.device)
+        x_real, y_real = data.x_train[index], data.y_train[index]
+
+        step_sizes = self.step_sizes()
+        grads = [torch.zeros_like(v) for v in self.variables]
+        total = 0.0
+        for _ in range(settings.inits_per_iteration):
+            theta = unroll(
+                self.model, self.draw_theta0(), self.x, self.y, step_sizes,
+                self.loss_fn,
+            )
+            out = torch.func.functional_call(self.model, theta, (x_real,))
+            loss = self.loss_fn(out, y_real) / settings.inits_per_iteration
+            for g, d in zip(grads, torch.autograd.grad(loss, self.variables)):
+                g += d
+            total += loss.item()
+
+        if not math.isfinite(total) or not all(torch.isfinite(g).all() for g in grads):
+            raise FloatingPointError(total)
+
+        self.optimizer.zero_grad(set_to_none=True)
+        for v, g in zip(self.variables, grads):
+            v.grad = g
+        self.optimizer.step()
+        self.scheduler.step()
+        self.iteration += 1
+        self.history["loss"].append(total)
+        return total
+
+    def result(self):
+        with torch.no_grad():
+            step_sizes = self.step_sizes().detach().clone()
+        return Distilled(
+            images=self.x.detach().clone(), labels=self.y.detach().clone(),
+            step_sizes=step_sizes, settings=self.settings,
+            theta0=self.theta0, history=self.history, iteration=self.iteration,
+        )
+
+    def state(self):
+        return {
+            "images_raw": self.x.detach().cpu(),
+            "labels_raw": self.y.detach().cpu(),
+            "step_sizes_raw": self.step_sizes_raw.detach().cpu(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "generator": self.generator.get_state(),
+        }
+
+    def restore(self, record):
+        state = record["state"]
+        with torch.no_grad():
+            self.x.copy_(state["images_raw"])
+            self.y.copy_(state["labels_raw"])
+            self.step_sizes_raw.copy_(state["step_sizes_raw"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.generator.set_state(state["generator"])
+        if record["theta0"] is not None:
+            self.theta0 = {k: v.to(self.device) for k, v in record["theta0"].items()}
+        self.iteration = record["iteration"]
+        self.history = record["history"]
+
+    def save(self, path):
+        save_file(path, self.result()._record(self.state()))
+
+
+def _resumable(path, settings):
+    """The record at ``path`` if it is a run of the same settings, else raise."""
+    record = load_file(path)
+    if record.get("state") is None:
+        raise DistillError(
+            f"{path} holds a saved result without a resume state; choose "
+            "another --output or remove the file to start afresh"
+        )
+    before = Settings.from_dict(record["settings"]).to_dict()
+    now = settings.to_dict()
+    differ = [k for k in now if k != "iterations" and before.get(k) != now[k]]
+    if differ:
+        listed = ", ".join(f"{k}: {before.get(k)!r} -> {now[k]!r}" for k in differ)
+        raise DistillError(
+            f"{path} holds a run with other settings ({listed}); to keep it, "
+            "choose another --output; to start afresh, remove the file"
+        )
+    return record
+
+
+@contextmanager
+def _deferred_interrupts():
+    """Turn SIGINT/SIGTERM into a flag checked between iterations.
+
+    A second Ctrl-C interrupts at once. Outside the main thread (where
+    handlers cannot be installed) interrupts are left as they are.
+    """
+    requested = []
+
+    def handler(signum, frame):
+        if requested:
+            raise KeyboardInterrupt
+        requested.append(signum)
+
+    previous = {}
+    try:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, handler)
+    except ValueError:
+        pass
+    try:
+        yield requested
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def distill(data, settings=None, *, pretrained=None, output=None,
+            checkpoint_every=None, device=None, progress=None, **changes):
+    """Distill ``data`` into a few synthetic examples and step sizes.
+
+    Args:
+        data: a :class:`distill.data.TensorData` (on the compute device).
+        settings: a :class:`Settings`; keyword ``changes`` override fields
+            (``distill(data, steps=10, epochs=3)`` works without one).
+        pretrained: for ``init="pretrained"``, a list of weight dicts
+            (trained networks) to draw theta0 from.
+        output: a ``.pt`` path. The run is saved there every
+            ``checkpoint_every`` iterations, at the end, and when it is
+            interrupted (Ctrl-C or SIGTERM); if the file already holds a run
+            with the same settings, the run resumes from it (a larger
+            ``iterations`` continues a finished run).
+        checkpoint_every: iterations between checkpoints (default: 10% of
+            the run, at least 1).
+        device: the compute device; default the device of ``data``.
+        progress: optional callback ``progress(iteration, total, loss)``
+            called after each iteration.
+
+    Returns:
+        A :class:`Distilled` holding the images, labels and step sizes.
+
+    Raises:
+        DistillError: bad settings, a foreign or mismatched ``output``.
+        DivergedError: a non-finite loss; the last checkpoint is kept.
+        KeyboardInterrupt: after saving the progress to ``output``.
+    """
+    settings = (settings or Settings()).replace(**changes)
+    device = torch.device(device) if device is not None else data.device
+    data = data.to(device)
+    if settings.init == "pretrained" and not pretrained:
+        raise DistillError(
+            "init mode 'pretrained' needs a pool of trained networks; pass "
+            "pretrained=[...] (see distill.train_networks) or --pretrained-pool"
+        )
+    if data.num_classes == 0 and settings.image_init == "noise":
+        settings = settings.replace(image_init="real")
+
+    run = _Run(data, settings, pretrained, device)
+    if output is not None and os.path.exists(output):
+        record = _resumable(output, settings)
+        run.restore(record)
+    if checkpoint_every is None:
+        checkpoint_every = max(1, settings.iterations // 10)
+    if checkpoint_every <= 0:
+        raise DistillError(
+            f"checkpoint_every must be positive, got {checkpoint_every}"
+        )
+
+    started = time.perf_counter()
+    seconds_before = run.history["seconds"]
+    with _deferred_interrupts() as interrupted:
+        while run.iteration < settings.iterations:
+            try:
+                loss = run.outer_step()
+            except FloatingPointError:
+                where = f"; the last checkpoint is kept in {output}" if output else ""
+                raise DivergedError(
+                    f"the distillation diverged at iteration {run.iteration + 1}: "
+                    "the real-data loss or its gradient is not finite. Lower "
+                    f"--lr ({settings.lr}) or --step-size-init "
+                    f"({settings.step_size_init}){where}"
+                ) from None
+            run.history["seconds"] = seconds_before + time.perf_counter() - started
+            if progress is not None:
+                progress(run.iteration, settings.iterations, loss)
+
+            done = run.iteration >= settings.iterations
+            if output is not None and (
+                done or interrupted or run.iteration % checkpoint_every == 0
+            ):
+                run.save(output)
+            if interrupted:
+                raise KeyboardInterrupt(
+                    f"stopped after iteration {run.iteration}"
+                    + (f"; saved to {output}" if output else "")
+                )
+
+    if output is not None and not os.path.exists(output):
+        run.save(output)
+    return run.result()
