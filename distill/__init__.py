@@ -15,3 +15,5 @@ from .unroll import unroll, gradient_step, accuracy, forward, loss_function
 from .distillation import Settings, Distilled, distill, INIT_MODES
 from .evaluation import evaluate, evaluate_inits, held_out_inits, summarize
 from .training import train_network, train_networks
+from . import linear, toy  # closed-form linear analysis; 1-D toy models
+from .pool import make_pool, save_pool, load_pool

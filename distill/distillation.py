@@ -380,12 +380,14 @@ class _Run:
         self.optimizer = torch.optim.Adam(
             self.variables, lr=settings.lr, betas=settings.betas
         )
-        step = settings.lr_decay_every or settings.iterations + 1
-        self.scheduler = torch.optim.lr_scheduler.StepLR(
-            self.optimizer, step_size=step, gamma=settings.lr_decay_factor
-        )
         self.iteration = 0
         self.history = {"loss": [], "seconds": 0.0}
+
+    def outer_lr(self):
+        """Adam's step size at this iteration: ``lr`` times the decays so far."""
+        every = self.settings.lr_decay_every
+        decays = self.iteration // every if every else 0
+        return self.settings.lr * self.settings.lr_decay_factor**decays
 
     def step_sizes(self):
         return F.softplus(self.step_sizes_raw)
@@ -413,12 +415,11 @@ class _Run:
         ).to(data.device)
         x_real, y_real = data.x_train[index], data.y_train[index]
 
-        step_sizes = self.step_sizes()
         grads = [torch.zeros_like(v) for v in self.variables]
         total = 0.0
         for _ in range(settings.inits_per_iteration):
             theta = unroll(
-                self.model, self.draw_theta0(), self.x, self.y, step_sizes,
+                self.model, self.draw_theta0(), self.x, self.y, self.step_sizes(),
                 self.loss_fn,
             )
             out = torch.func.functional_call(self.model, theta, (x_real,))
@@ -433,8 +434,9 @@ class _Run:
         self.optimizer.zero_grad(set_to_none=True)
         for v, g in zip(self.variables, grads):
             v.grad = g
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.outer_lr()
         self.optimizer.step()
-        self.scheduler.step()
         self.iteration += 1
         self.history["loss"].append(total)
         return total
@@ -454,7 +456,6 @@ class _Run:
             "labels_raw": self.y.detach().cpu(),
             "step_sizes_raw": self.step_sizes_raw.detach().cpu(),
             "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
             "generator": self.generator.get_state(),
         }
 
@@ -465,7 +466,6 @@ class _Run:
             self.y.copy_(state["labels_raw"])
             self.step_sizes_raw.copy_(state["step_sizes_raw"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
         self.generator.set_state(state["generator"])
         if record["theta0"] is not None:
             self.theta0 = {k: v.to(self.device) for k, v in record["theta0"].items()}
