@@ -26,9 +26,11 @@ LAB_ARGS ?=
 
 # settings for tests: no progress bars, no windows, notebooks at smoke scale
 TEST_ENV := TQDM_DISABLE=1 MPLBACKEND=Agg
-# (and write their figures under build/, never into figures/)
-NB_FIGURES := $(CURDIR)/build/figures-smoke
-NB_ENV := $(TEST_ENV) DISTILL_SCALE=smoke DISTILL_FIGURES_DIR=$(NB_FIGURES)
+# (and write their figures, runs and results under build/, never into the
+# committed figures/ and results/)
+NB_BUILD := $(CURDIR)/build/smoke
+NB_ENV := $(TEST_ENV) DISTILL_SCALE=smoke DISTILL_FIGURES_DIR=$(NB_BUILD)/figures \
+	DISTILL_RUNS_DIR=$(NB_BUILD)/runs DISTILL_RESULTS_DIR=$(NB_BUILD)/results
 
 .PHONY: venv test test-unit test-notebooks figures lab bench clean
 

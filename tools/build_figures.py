@@ -72,14 +72,21 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
+def cuda_available() -> bool:
+    """Whether torch sees a CUDA GPU (imported lazily: torch is slow to load)."""
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def choose_scale(requested: str | None) -> str:
     """Return the requested scale, or pick one from the hardware."""
     if requested:
         print(f"scale: {requested} (requested)")
         return requested
-    import torch
+    if cuda_available():
+        import torch
 
-    if torch.cuda.is_available():
         print(f"scale: paper (GPU found: {torch.cuda.get_device_name(0)})")
         return "paper"
     print("No GPU found: running at cpu scale (reduced settings, smaller figures).")
@@ -203,7 +210,13 @@ def run_notebook(source: Path, args, scale: str, build_dir: Path) -> None:
     converted = build_dir / f"{stem}.ipynb"
     output = build_dir / f"{stem}.{scale}.out.ipynb"
     convert(source, converted)
-    parameters = {"scale": scale, "figures_dir": str(args.figures_dir.resolve())}
+    parameters = {
+        "scale": scale,
+        "figures_dir": str(args.figures_dir.resolve()),
+        "runs_dir": str((ROOT / "runs").resolve()),
+        "results_dir": str((ROOT / "results").resolve()),
+        "device": "cuda" if cuda_available() else "cpu",
+    }
     data_root = os.environ.get("DISTILL_DATA_ROOT")
     if data_root:
         parameters["data_root"] = str(Path(data_root).resolve())
