@@ -15,7 +15,7 @@ import sys
 import torch
 
 from .data import DATA_ROOT_ENV, DATASETS, load_dataset
-from .distillation import INIT_MODES, Distilled, Settings, distill
+from .distillation import INIT_MODES, Distilled, Settings, distill, load_file
 from .errors import DistillError
 from .evaluation import evaluate
 from .models import INITS, MODELS
@@ -125,6 +125,8 @@ def command_run(args):
     device = choose_device(args.device)
     if not args.output.endswith(".pt"):
         raise DistillError(f"--output should be a .pt file, got {args.output!r}")
+    if os.path.exists(args.output):
+        load_file(args.output)  # fail early on a file that is not a run
     data = load_dataset(settings.dataset, args.data_root, device=device)
 
     pool = None

@@ -57,6 +57,7 @@ class LinearNoBias(nn.Module):
         self.fc = nn.Linear(math.prod(input_shape), num_outputs, bias=False)
 
     def forward(self, x):
+        """theta^T x for a batch x (B, D) (flattened first); returns (B, K)."""
         return self.fc(x.flatten(1))  # (B, K)
 
 
@@ -80,7 +81,10 @@ def params_of(theta):
 
 
 def least_squares(x, y, ridge=0.0):
-    """The real-data optimum theta* = argmin 1/(2N) ||x theta - y||^2 + ridge/2 ||theta||^2.
+    """The real-data optimum theta*, minimizing the ridge-regularized loss.
+
+    theta* = argmin 1/(2N) ||x theta - y||^2 + ridge/2 ||theta||^2, i.e. the
+    solution of (x^T x / N + ridge I) theta = x^T y / N.
 
     Args:
         x: inputs (N, D); y: targets (N, K).
@@ -123,8 +127,11 @@ def _orthonormal(rows, cols, generator, dtype):
 
 
 def _top_basis(theta, count, generator):
-    """``count`` orthonormal rows (count, D): theta's top left singular
-    directions first, completed by random directions orthogonal to them."""
+    """``count`` orthonormal rows (count, D) led by theta's top directions.
+
+    The top left singular directions of theta come first; random directions
+    orthogonal to them complete the set.
+    """
     d = theta.shape[0]
     u, s, _ = torch.linalg.svd(theta.double(), full_matrices=False)
     rank = int((s > s.max() * d * torch.finfo(s.dtype).eps).sum()) if s.numel() else 0
@@ -190,13 +197,12 @@ def fixed_init_data(theta0, theta_star, m, lr):
 
 def null_projector(x, tol=None):
     """Projector P (D, D) onto the null space of x (M, D): x P = 0."""
-    d = x.shape[1]
     _, s, vh = torch.linalg.svd(x, full_matrices=True)
     if tol is None:
         tol = max(x.shape) * torch.finfo(x.dtype).eps * (s.max() if s.numel() else 0)
     rank = int((s > tol).sum())
-    v_null = vh[rank:].T  # (D, D - rank)
-    return v_null @ v_null.T if rank < d else torch.zeros(d, d, dtype=x.dtype)
+    v_null = vh[rank:].T  # (D, D - rank), empty when rank = D
+    return v_null @ v_null.T  # (D, D)
 
 
 def null_space_bound(theta0, theta_star, x):
@@ -392,8 +398,10 @@ def distill_linear(data, m, init="random", iterations=500, lr=0.01,
 
 
 def distilled_xy(result):
-    """x (M, D), y (M, K) and lr of a one-step linear result, in this module's
-    convention (loss 1/(2M) ||X theta - Y||^2)."""
+    """x (M, D), y (M, K) and lr of a one-step result of :func:`distill_linear`.
+
+    lr is in this module's convention (loss 1/(2M) ||X theta - Y||^2).
+    """
     x = result.images[0].flatten(1)  # (M, D)
     y = result.labels[0]  # (M, K)
     lr = 2.0 * result.step_sizes[0, 0].item() / y.shape[1]

@@ -39,6 +39,7 @@ class QuadraticModel(nn.Module):
         self.fc = nn.Linear(2, num_outputs)
 
     def forward(self, x):
+        """a + b x + c x^2 for a batch x (B, 1); returns (B, K)."""
         x = x.flatten(1)[:, :1]  # (B, 1)
         return self.fc(torch.cat([x, x * x], dim=1))  # (B, K)
 
