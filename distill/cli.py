@@ -1,4 +1,4 @@
-"""The command line: ``python -m distill {run,evaluate,pretrain} ...``.
+"""The command line: ``python -m distill {run,evaluate,pretrain,baseline,experiment}``.
 
 Every command shows a progress bar on a terminal (``--quiet`` or
 ``TQDM_DISABLE=1`` hides it) and ends with ONE line of JSON on stdout, so
@@ -206,6 +206,93 @@ def command_pretrain(args):
             "train": len(pool["train"]), "test": len(pool["test"])})
 
 
+def command_baseline(args):
+    """Build, train and test one baseline; print its summary."""
+    from .baselines import NEAREST_NEIGHBOUR_KINDS, check_kind, run_baseline
+
+    check_kind(args.kind)
+    settings = settings_from_args(args)
+    device = choose_device(args.device)
+    if args.output is not None and not args.output.endswith(".pt"):
+        raise DistillError(f"--output should be a .pt file, got {args.output!r}")
+    if args.eval_models is not None and args.eval_models <= 0:
+        raise DistillError(
+            f"--eval-models must be positive, got {args.eval_models}"
+        )
+    pool = None
+    if settings.init == "pretrained" and args.kind not in NEAREST_NEIGHBOUR_KINDS:
+        if not args.pretrained_pool:
+            raise DistillError(
+                "--init pretrained needs --pretrained-pool FILE; make one with "
+                "`python -m distill pretrain`"
+            )
+        pool = load_pool(args.pretrained_pool, settings.model)
+    data = load_dataset(settings.dataset, args.data_root, device=device)
+
+    bar = progress_bar(args.kind, args.quiet)
+    try:
+        distilled, summary = run_baseline(
+            args.kind, data, settings, pretrained=pool,
+            eval_models=args.eval_models, progress=bar,
+            output=args.output if args.kind == "optimized_real" else None,
+        )
+    finally:
+        bar.close()
+    if distilled is not None and args.output and args.kind != "optimized_real":
+        distilled.save(args.output)
+    out = {
+        "kind": args.kind, "dataset": settings.dataset, "model": settings.model,
+        "init": settings.init, "steps": settings.steps, "epochs": settings.epochs,
+        "images": settings.steps * settings.images_per_class * data.num_classes,
+    }
+    out.update({key: value for key, value in summary.items() if key != "step_sizes"})
+    if args.output:
+        out["output"] = args.output
+    report(out)
+
+
+def command_experiment(args):
+    """Run one named experiment (with its baselines) or list them."""
+    from .experiments import describe_experiments, get_experiment, run_experiment
+
+    if args.list:
+        for line in describe_experiments():
+            print(line)
+        return
+    if not args.name:
+        raise DistillError(
+            "name an experiment (see `python -m distill experiment --list`)"
+        )
+    get_experiment(args.name)
+    device = choose_device(args.device)
+    bar = progress_bar(args.name, args.quiet)
+    try:
+        distilled, record = run_experiment(
+            args.name, args.scale, data_root=args.data_root, device=device,
+            runs_dir=args.runs_dir, results_dir=args.results_dir, progress=bar,
+        )
+    finally:
+        bar.close()
+    out = {
+        key: record[key] for key in (
+            "experiment", "scale", "test_accuracy", "test_accuracy_std",
+            "test_accuracy_before", "models", "iterations", "seconds",
+            "seconds_total", "paper_accuracy", "paper_std",
+        )
+    }
+    out["baselines"] = {
+        kind: {"test_accuracy": value["test_accuracy"],
+               "test_accuracy_std": value["test_accuracy_std"]}
+        for kind, value in record["baselines"].items()
+    }
+    for key in ("attack_success", "other_accuracy"):
+        if key in record:
+            out[key] = record[key]
+    out["result"] = os.path.join(args.results_dir,
+                                 f"{args.name}-{args.scale}.json")
+    report(out)
+
+
 def _summary(result, summary, path):
     out = {
         "output": os.fspath(path),
@@ -268,6 +355,41 @@ def build_parser():
     pre.add_argument("--output", required=True)
     add_common(pre)
     pre.set_defaults(handler=command_pretrain)
+    from .baselines import BASELINE_KINDS
+    from .experiments import SCALES
+
+    base = commands.add_parser(
+        "baseline", help="train and test one baseline (real images, k-means, "
+        "kNN) with the same procedure as distilled data",
+    )
+    base.add_argument("--kind", required=True,
+                      help="one of " + ", ".join(BASELINE_KINDS))
+    add_settings_flags(base)
+    base.add_argument("--pretrained-pool", default=None,
+                      help="pool file from `pretrain`, for --init pretrained")
+    base.add_argument("--eval-models", type=int, default=None,
+                      help="held-out initializations tested (random init; "
+                      "default 200)")
+    base.add_argument("--output", default=None,
+                      help="optional .pt file for the trained baseline")
+    add_common(base)
+    base.set_defaults(handler=command_baseline)
+
+    exp = commands.add_parser(
+        "experiment", help="run a row of the paper (with its baselines) and "
+        "write results/<name>-<scale>.json",
+    )
+    exp.add_argument("name", nargs="?", default=None,
+                     help="experiment name (see --list)")
+    exp.add_argument("--list", action="store_true", help="list the experiments")
+    exp.add_argument("--scale", default="cpu", choices=SCALES,
+                     help="smoke, cpu (default) or paper")
+    exp.add_argument("--runs-dir", default="runs",
+                     help="where runs, pools and baselines are cached")
+    exp.add_argument("--results-dir", default="results",
+                     help="where the JSON result is written")
+    add_common(exp)
+    exp.set_defaults(handler=command_experiment)
     return parser
 
 

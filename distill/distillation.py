@@ -27,12 +27,18 @@ import torch.nn.functional as F
 from .version import __version__
 from .errors import DistillError, DivergedError
 from .models import INITS, make_model, sample_params
-from .unroll import LOSSES, loss_function, unroll
+from .unroll import (
+    LOSSES, loss_and_grad, loss_function, unroll, unroll_batch,
+)
 
 INIT_MODES = ("fixed", "random", "pretrained")
 IMAGE_INITS = ("noise", "real")
 FILE_FORMAT = "distill-result"
 FILE_FORMAT_VERSION = 1
+
+# Settings that change how the hypergradient is computed (memory, speed,
+# float rounding), not what it is: a run may be resumed with other values.
+HOW_NOT_WHAT = ("checkpoint_unroll", "vmap_inits", "batch_chunk")
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,19 @@ class Settings:
             (how baselines get the same training procedure).
         learn_labels: learn the targets too (regression only).
         seed: seeds every random draw of the run.
+        checkpoint_unroll: recompute each inner step during the backward
+            pass instead of storing its activations (same gradient, about
+            a third more time; memory of the weights after each step only).
+        truncate: 0 back-propagates through all ``steps * epochs`` inner
+            steps; N > 0 through the last N only (truncated back-propagation:
+            less time and memory, a biased gradient, and no gradient for
+            the images and step sizes of the earlier steps).
+        vmap_inits: run the ``inits_per_iteration`` initializations together
+            under ``torch.func.vmap`` (fewer, larger operations; holds all
+            their graphs at once); False runs them one after another.
+        batch_chunk: 0 evaluates the real-data loss on the whole batch at
+            once; N > 0 in chunks of N examples (memory of one chunk's
+            activations; on the CPU often faster, e.g. 128).
     """
 
     dataset: str = "mnist"
@@ -85,6 +104,10 @@ class Settings:
     learn_images: bool = True
     learn_labels: bool = False
     seed: int = 0
+    checkpoint_unroll: bool = False
+    truncate: int = 0
+    vmap_inits: bool = False
+    batch_chunk: int = 0
 
     def __post_init__(self):
         object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
@@ -132,6 +155,23 @@ class Settings:
                 "lr_decay_every must be 0 (never) or a positive number of "
                 f"iterations, got {self.lr_decay_every}"
             )
+        zero_means = {"truncate": "every step", "batch_chunk": "the whole batch"}
+        for name, meaning in zero_means.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                flag = "--" + name.replace("_", "-")
+                raise DistillError(
+                    f"{name} must be 0 ({meaning}) or a positive integer, "
+                    f"got {value!r}; fix {flag}"
+                )
+        for name in ("checkpoint_unroll", "vmap_inits"):
+            value = getattr(self, name)
+            if not isinstance(value, bool):
+                flag = "--" + name.replace("_", "-")
+                raise DistillError(
+                    f"{name} must be true or false, got {value!r}; set {flag} "
+                    "yes or no"
+                )
 
     def replace(self, **changes):
         """A copy with some settings changed."""
@@ -393,7 +433,7 @@ class _Run:
         return F.softplus(self.step_sizes_raw)
 
     def draw_theta0(self):
-        """One theta0 with ``requires_grad`` so the inner steps can use it."""
+        """One theta0, detached: the inner steps make their own leaves."""
         if self.settings.init == "fixed":
             theta0 = self.theta0
         elif self.settings.init == "random":
@@ -403,32 +443,86 @@ class _Run:
         else:
             pick = torch.randint(len(self.pretrained), (1,), generator=self.generator)
             theta0 = self.pretrained[pick.item()]
-        return {
-            k: v.detach().to(self.device).requires_grad_() for k, v in theta0.items()
-        }
+        return {k: v.detach().to(self.device) for k, v in theta0.items()}
 
     def outer_step(self):
-        """One outer iteration; returns the real-data loss before the update."""
+        """One outer iteration; returns the real-data loss before the update.
+
+        The hypergradient is computed in three exact pieces (the chain
+        rule): the unrolled steps with their graph; the first-order gradient
+        v of the real loss with respect to the trained weights (no graph,
+        optionally in chunks); one backward pass of v through the unrolled
+        graph. The step sizes' softplus is evaluated once per iteration. With
+        the default settings the result is bit for bit that of
+        back-propagating the real loss through everything at once.
+        """
         data, settings = self.data, self.settings
         index = torch.randint(
             len(data.x_train), (settings.batch_size,), generator=self.generator
         ).to(data.device)
         x_real, y_real = data.x_train[index], data.y_train[index]
+        thetas = [self.draw_theta0() for _ in range(settings.inits_per_iteration)]
+        count = len(thetas)
 
-        grads = [torch.zeros_like(v) for v in self.variables]
-        total = 0.0
-        for _ in range(settings.inits_per_iteration):
-            theta = unroll(
-                self.model, self.draw_theta0(), self.x, self.y, self.step_sizes(),
-                self.loss_fn,
+        eta = self.step_sizes()  # (E, S), a function of step_sizes_raw
+        eta_leaf = eta.detach().requires_grad_()
+        # what the unrolled graph is differentiated for: eta instead of raw
+        targets = [eta_leaf] + self.variables[1:]
+        options = {
+            "checkpoint": settings.checkpoint_unroll,
+            "truncate": settings.truncate,
+        }
+
+        def real_loss(out, target):
+            # the mean over initializations, term by term
+            return self.loss_fn(out, target) / count
+
+        def backward(final, v):
+            """Gradient of <final, v> for the variables; zeros where unused."""
+            grads = torch.autograd.grad(
+                tuple(final.values()), targets, tuple(v.values()),
+                allow_unused=True,
             )
-            out = torch.func.functional_call(self.model, theta, (x_real,))
-            loss = self.loss_fn(out, y_real) / settings.inits_per_iteration
-            for g, d in zip(grads, torch.autograd.grad(loss, self.variables)):
-                g += d
-            total += loss.item()
+            grads = [torch.zeros_like(t) if g is None else g
+                     for t, g in zip(targets, grads)]
+            # chain the step sizes' gradient through softplus: d eta / d raw
+            (grads[0],) = torch.autograd.grad(
+                eta, self.step_sizes_raw, grads[0], retain_graph=True
+            )
+            return grads
 
-        if not math.isfinite(total) or not all(torch.isfinite(g).all() for g in grads):
+        losses = []
+        if count > 1 and settings.vmap_inits:
+            # theta0 of every init stacked: each tensor (B, *shape)
+            stacked = {k: torch.stack([t[k] for t in thetas]) for k in thetas[0]}
+            final = unroll_batch(self.model, stacked, self.x, self.y, eta_leaf,
+                                 self.loss_fn, **options)
+            vs = []
+            for b in range(count):
+                loss, v = loss_and_grad(
+                    self.model, {k: w[b] for k, w in final.items()}, x_real,
+                    y_real, real_loss, settings.batch_chunk,
+                )
+                losses.append(loss)
+                vs.append(v)
+            v = {k: torch.stack([g[k] for g in vs]) for k in final}  # (B, ...)
+            grads = backward(final, v)
+        else:
+            grads = [torch.zeros_like(t) for t in self.variables]
+            for theta0 in thetas:
+                final = unroll(self.model, theta0, self.x, self.y, eta_leaf,
+                               self.loss_fn, **options)
+                loss, v = loss_and_grad(self.model, final, x_real, y_real,
+                                        real_loss, settings.batch_chunk)
+                losses.append(loss)
+                for g, d in zip(grads, backward(final, v)):
+                    g += d
+
+        # one synchronization: the losses and whether every gradient is finite
+        finite = torch.stack([torch.isfinite(g).all() for g in grads]).all()
+        *losses, finite = torch.stack(losses + [finite.to(losses[0])]).tolist()
+        total = sum(losses)
+        if not (finite and math.isfinite(total)):
             raise FloatingPointError(total)
 
         self.optimizer.zero_grad(set_to_none=True)
@@ -486,7 +580,8 @@ def _resumable(path, settings):
         )
     before = Settings.from_dict(record["settings"]).to_dict()
     now = settings.to_dict()
-    differ = [k for k in now if k != "iterations" and before.get(k) != now[k]]
+    free = ("iterations",) + HOW_NOT_WHAT
+    differ = [k for k in now if k not in free and before.get(k) != now[k]]
     if differ:
         listed = ", ".join(f"{k}: {before.get(k)!r} -> {now[k]!r}" for k in differ)
         raise DistillError(

@@ -223,3 +223,37 @@ def image_grid(images, mean, std, nrow=None, titles=None, ax=None):
                 bbox={"facecolor": "white", "alpha": 0.7, "pad": 1, "linewidth": 0},
             )
     return ax.figure
+
+
+def step_rows(images, mean, std, titles=None, title=None, row_label="step"):
+    """Draw distilled images one row per step: a figure of S mosaics.
+
+    Args:
+        images: tensor or array (S, m, C, H, W), the images of each step
+            (``Distilled.images``).
+        mean, std: the data's per-channel normalization (see
+            :func:`image_grid`).
+        titles: optional m strings (e.g. class names), written on the
+            first row only.
+        title: optional figure title.
+        row_label: each row is labelled ``f"{row_label} {s + 1}"``.
+
+    Returns:
+        The matplotlib figure.
+    """
+    import matplotlib.pyplot as plt
+
+    steps = len(images)
+    width = max(1, images.shape[1])
+    fig, axes = plt.subplots(
+        steps, 1, figsize=(0.9 * min(width, 10) + 0.9, 0.95 * steps + 0.6),
+        squeeze=False,
+    )
+    for s, ax in enumerate(axes[:, 0]):
+        image_grid(images[s], mean, std, titles=titles if s == 0 else None,
+                   nrow=width, ax=ax)
+        ax.set_ylabel(f"{row_label} {s + 1}", rotation=0, ha="right", va="center")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig

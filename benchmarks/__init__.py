@@ -1,0 +1,1 @@
+"""Benchmarks of the distillation's outer loop (``python -m benchmarks.bench``)."""

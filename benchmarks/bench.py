@@ -1,0 +1,441 @@
+"""Time and memory of one outer iteration; memory against unrolled steps;
+time to a test accuracy.
+
+    python -m benchmarks.bench                   # the whole table (~25 min, CPU)
+    python -m benchmarks.bench --quick           # smoke check, smallest cases
+    python -m benchmarks.bench --only speed      # a section, or one case by name
+    python -m benchmarks.bench --only mnist-1x1-fixed --threads 1
+
+Every case runs in a fresh Python process (a "worker"), so that its peak
+memory is its own. CPU: the peak resident set size (``VmHWM``, reset through
+``/proc/self/clear_refs`` once the data are loaded; ``ru_maxrss`` where that
+is not available) minus the resident size at that moment. CUDA:
+``torch.cuda.max_memory_allocated`` minus what is allocated after loading.
+Seconds per outer iteration: median and minimum of the timed iterations,
+after warm-up ones. The table goes to stdout, progress bars to stderr (tqdm;
+``TQDM_DISABLE=1`` hides them), and everything to
+``results/bench-<device>.json`` (device ``cpu`` or the CUDA name as a slug;
+cases of an earlier file that were not re-run are kept; ``--quick`` writes
+``build/bench-<device>-quick.json`` instead).
+
+Variants: ``default`` is ``Settings()`` as it is; ``tuned`` adds the options
+that are faster on the device without changing the mathematics (on the CPU
+the real batch in chunks of 128; with several initializations, vmap).
+
+NOTE: timings are only as good as the machine is quiet. The table records
+the load average around each case; with other processes running, fewer
+threads (``--threads 1``) can be much faster than the core count, because
+OpenMP threads that wait on each other spin.
+"""
+
+import argparse
+import json
+import os
+import re
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+MNIST = {"dataset": "mnist", "model": "lenet", "step_size_init": 0.02,
+         "batch_size": 1024}
+CIFAR = {"dataset": "cifar10", "model": "alexnet", "step_size_init": 0.001,
+         "batch_size": 1024}
+
+# name -> Settings fields; all at the paper's real batch of 1024
+SPEED = {
+    "mnist-1x1-fixed": {**MNIST},
+    "mnist-10x3-fixed": {**MNIST, "steps": 10, "epochs": 3},
+    "mnist-10x3-random4": {**MNIST, "steps": 10, "epochs": 3, "init": "random",
+                           "inits_per_iteration": 4},
+    "cifar10-10x3-fixed": {**CIFAR, "steps": 10, "epochs": 3},
+}
+# CIFAR-10, S steps x 1 epoch: memory against the number of unrolled steps
+MEMORY_STEPS = (10, 30, 100)
+MEMORY_VARIANTS = {
+    "plain": {},
+    "checkpoint": {"checkpoint_unroll": True},
+}
+# extra points: checkpointing with the real batch in chunks; truncation
+MEMORY_EXTRA = {
+    "checkpoint+chunk128": ((10, 100), {"checkpoint_unroll": True,
+                                        "batch_chunk": 128}),
+    "truncate10": ((100,), {"truncate": 10}),
+}
+# Time to 90% and 94% test accuracy: MNIST, fixed init, 10 images, 1 step
+# x 3 epochs (the paper's MNIST setting), Adam lr 0.01, betas (0.5, 0.999),
+# halved every 40 epochs of real data (2344 iterations of 1024).
+ACCURACY = {**MNIST, "steps": 1, "epochs": 3, "lr": 0.01,
+            "lr_decay_every": 2344, "lr_decay_factor": 0.5,
+            "iterations": 10**9}
+THRESHOLDS = (0.90, 0.94)
+
+
+def tuned(device, settings):
+    """The faster, mathematically equal options for ``device``."""
+    extra = {}
+    if device == "cpu":
+        extra["batch_chunk"] = 128
+    if settings.get("inits_per_iteration", 1) > 1:
+        extra["vmap_inits"] = True
+    return extra
+
+
+def plan(quick, device):
+    """The cases to run: dicts with section, name, variant, kind, settings."""
+    cases = []
+
+    def add(section, name, variant, settings, **run):
+        cases.append({"section": section, "name": name, "variant": variant,
+                      "settings": settings, **run})
+
+    if quick:
+        add("speed", "mnist-1x1-fixed", "default", SPEED["mnist-1x1-fixed"],
+            warmup=1, iterations=3)
+        for variant, extra in MEMORY_VARIANTS.items():
+            add("memory", "mnist-4x1-fixed", variant,
+                {**MNIST, "steps": 4, **extra}, warmup=1, iterations=1)
+        add("accuracy", "mnist-1x3-fixed", "default",
+            {**ACCURACY, "batch_size": 256}, eval_every=10, cap_seconds=5.0)
+        return cases
+
+    for name, settings in SPEED.items():
+        big = settings["dataset"] == "cifar10"
+        run = {"warmup": 1, "iterations": 4} if big else {"warmup": 2,
+                                                          "iterations": 9}
+        add("speed", name, "default", settings, **run)
+        add("speed", name, "tuned", {**settings, **tuned(device, settings)}, **run)
+    for steps in MEMORY_STEPS:
+        for variant, extra in MEMORY_VARIANTS.items():
+            add("memory", f"cifar10-{steps}x1-fixed", variant,
+                {**CIFAR, "steps": steps, **extra}, warmup=1, iterations=2)
+    for variant, (steps_list, extra) in MEMORY_EXTRA.items():
+        for steps in steps_list:
+            add("memory", f"cifar10-{steps}x1-fixed", variant,
+                {**CIFAR, "steps": steps, **extra}, warmup=1, iterations=2)
+    add("accuracy", "mnist-1x3-fixed", "tuned",
+        {**ACCURACY, **tuned(device, ACCURACY)}, eval_every=50,
+        cap_seconds=600.0)
+    return cases
+
+
+# The worker: one case in a fresh process.
+
+
+def _status_kib(field):
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+class PeakMemory:
+    """Peak memory above a baseline taken at construction (bytes)."""
+
+    def __init__(self, device):
+        import gc
+
+        import torch
+
+        self.device = device
+        gc.collect()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+            torch.cuda.reset_peak_memory_stats(device)
+            self.base = torch.cuda.memory_allocated(device)
+            self.how = "torch.cuda.max_memory_allocated"
+            return
+        self.how = "VmHWM"
+        try:  # reset the peak resident size to the current one
+            with open("/proc/self/clear_refs", "w") as handle:
+                handle.write("5")
+        except OSError:
+            self.how = "ru_maxrss"
+        rss = _status_kib("VmRSS")
+        if rss is None:
+            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        self.base = rss * 1024
+
+    def peak(self):
+        import torch
+
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            return torch.cuda.max_memory_allocated(self.device) - self.base
+        hwm = _status_kib("VmHWM") if self.how == "VmHWM" else None
+        if hwm is None:
+            hwm = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return hwm * 1024 - self.base
+
+
+def worker(case):
+    """Run one case; returns the result dict (printed as JSON by main)."""
+    import torch
+
+    torch.set_num_threads(case["threads"])
+    import distill
+    from distill.distillation import Settings, _Run
+
+    device = torch.device(case["device"])
+    settings = Settings(**case["settings"])
+    data = distill.load_dataset(settings.dataset, case["data_root"], device=device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+    def synchronize():
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    from tqdm.auto import tqdm
+
+    memory = PeakMemory(device)
+    run = _Run(data, settings, None, device)
+    result = {"load_before": os.getloadavg()[0]}
+    if case["section"] == "accuracy":
+        result.update(_accuracy(run, data, case, synchronize, tqdm))
+    else:
+        total = case["warmup"] + case["iterations"]
+        times = []
+        for _ in tqdm(range(total), desc=case["name"], leave=False):
+            start = time.perf_counter()
+            run.outer_step()
+            synchronize()
+            times.append(time.perf_counter() - start)
+        timed = times[case["warmup"]:]
+        result.update(seconds=times, warmup=case["warmup"],
+                      median=statistics.median(timed), min=min(timed))
+    result.update(peak_bytes=memory.peak(), memory_measure=memory.how,
+                  load_after=os.getloadavg()[0])
+    return result
+
+
+def _accuracy(run, data, case, synchronize, tqdm):
+    """Train until every threshold is reached or the time cap; evaluate often.
+
+    The clock counts outer iterations only, not the evaluations.
+    """
+    import distill
+
+    cap, every = case["cap_seconds"], case["eval_every"]
+    reached = {f"{t:.2f}": None for t in THRESHOLDS}
+    curve = []
+    seconds = 0.0
+    bar = tqdm(total=round(cap), desc=case["name"], unit="s", leave=False)
+    while seconds < cap and None in reached.values():
+        start = time.perf_counter()
+        for _ in range(every):
+            run.outer_step()
+        synchronize()
+        seconds += time.perf_counter() - start
+        accuracy = distill.evaluate(run.result(), data)["test_accuracy"]
+        curve.append((run.iteration, round(seconds, 3), accuracy))
+        for key in reached:
+            if reached[key] is None and accuracy >= float(key):
+                reached[key] = {"seconds": round(seconds, 3),
+                                "iteration": run.iteration}
+        bar.n = min(round(seconds), bar.total)
+        bar.set_postfix(accuracy=f"{accuracy:.3f}", refresh=False)
+        bar.refresh()
+    bar.close()
+    best = max(accuracy for _, _, accuracy in curve)
+    return {"reached": reached, "curve": curve, "best": best,
+            "train_seconds": seconds, "iterations": run.iteration}
+
+
+# The parent: plan, spawn workers, print and save the table.
+
+
+def device_name(device):
+    """``cpu`` or the CUDA device's name as a slug (``nvidia-h100-80gb-hbm3``)."""
+    if device == "cpu":
+        return "cpu"
+    import torch
+
+    name = torch.cuda.get_device_name(torch.device(device))
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or platform.machine()
+
+
+def run_case(case):
+    """Run ``case`` in a fresh interpreter; its result, or an error entry."""
+    env = dict(os.environ)
+    env["OMP_NUM_THREADS"] = str(case["threads"])
+    command = [sys.executable, "-m", "benchmarks.bench", "--worker",
+               json.dumps(case)]
+    completed = subprocess.run(command, cwd=REPO, env=env, stdout=subprocess.PIPE,
+                               text=True)
+    lines = completed.stdout.strip().splitlines()
+    if completed.returncode != 0 or not lines:
+        return {"error": f"worker exited with status {completed.returncode}"}
+    return json.loads(lines[-1])
+
+
+def _seconds(value):
+    return f"{value:.3f}" if value < 10 else f"{value:.1f}"
+
+
+def format_table(rows, header):
+    """The one table: a header block, then a row per case."""
+    lines = list(header)
+    columns = ("section", "case", "variant", "s/iter", "min s", "peak MB",
+               "load", "notes")
+    table = []
+    for row in rows:
+        result = row["result"]
+        load = ""
+        if "load_before" in result:
+            load = f"{result['load_before']:.1f}-{result['load_after']:.1f}"
+        peak = ""
+        if "peak_bytes" in result:
+            peak = f"{result['peak_bytes'] / 2**20:.0f}"
+        median = minimum = notes = ""
+        if "error" in result:
+            notes = result["error"]
+        elif row["section"] == "accuracy":
+            parts = []
+            for key, hit in result["reached"].items():
+                share = f"{float(key):.0%}"
+                if hit is None:
+                    parts.append(f"{share}: not reached")
+                else:
+                    parts.append(f"{share}: {hit['seconds']:.0f} s "
+                                 f"(it {hit['iteration']})")
+            parts.append(f"best {result['best']:.1%} after "
+                         f"{result['train_seconds']:.0f} s, "
+                         f"{result['iterations']} it")
+            notes = "; ".join(parts)
+        else:
+            median, minimum = _seconds(result["median"]), _seconds(result["min"])
+            timed = len(result["seconds"]) - result["warmup"]
+            notes = f"median of {timed} after {result['warmup']} warm-up"
+        table.append((row["section"], row["name"], row["variant"], median,
+                      minimum, peak, load, notes))
+    widths = [max(len(str(r[i])) for r in table + [columns])
+              for i in range(len(columns))]
+    for i, values in enumerate([columns] + table):
+        cells = [str(v).ljust(w) for v, w in zip(values, widths)]
+        lines.append("  ".join(cells).rstrip())
+        if i == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.bench",
+        description="Seconds per outer iteration and peak memory of the "
+        "distillation; memory against unrolled steps; time to accuracy.",
+    )
+    parser.add_argument("--quick", action="store_true",
+                        help="the smallest cases, few iterations (smoke check)")
+    parser.add_argument("--only", action="append", default=[],
+                        help="a section (speed, memory, accuracy) or a case "
+                        "name; repeat or separate with commas")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(),
+                        help="torch threads per worker (default: the cores, "
+                        f"{os.cpu_count()})")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--data-root", default=None,
+                        help="data folder (default: $DISTILL_DATA_ROOT, else "
+                        "../shared/data beside the repository)")
+    parser.add_argument("--output", default=None,
+                        help="JSON file (default results/bench-<device>.json)")
+    parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    """Entry point; returns the exit status."""
+    args = parse_args(argv)
+    if args.worker is not None:
+        print(json.dumps(worker(json.loads(args.worker))), flush=True)
+        return 0
+
+    import torch
+    from tqdm.auto import tqdm
+
+    device = args.device
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if args.threads < 1:
+        print("error: --threads must be 1 or more", file=sys.stderr)
+        return 2
+    data_root = (args.data_root or os.environ.get("DISTILL_DATA_ROOT")
+                 or str(REPO.parent / "shared" / "data"))
+
+    cases = plan(args.quick, device)
+    wanted = {w for item in args.only for w in item.split(",") if w}
+    if wanted:
+        cases = [c for c in cases if c["section"] in wanted or c["name"] in wanted]
+        if not cases:
+            print(f"error: no case matches --only {', '.join(sorted(wanted))}",
+                  file=sys.stderr)
+            return 2
+
+    name = device_name(device)
+    header = [
+        f"device: {name} ({cpu_model() if device == 'cpu' else device}), "
+        f"torch {torch.__version__}, {args.threads} threads per worker, "
+        f"{os.cpu_count()} cores; one fresh process per case",
+        f"load average at start: {os.getloadavg()[0]:.2f}",
+        "",
+    ]
+    rows = []
+    for case in tqdm(cases, desc="bench", unit="case"):
+        case = {**case, "device": device, "threads": args.threads,
+                "data_root": data_root}
+        rows.append({**case, "result": run_case(case)})
+
+    print(format_table(rows, header), flush=True)
+    default = (REPO / "build" / f"bench-{name}-quick.json" if args.quick
+               else REPO / "results" / f"bench-{name}.json")
+    output = Path(args.output or default)
+    save(output, rows, {
+        "device": name, "device_detail": cpu_model() if device == "cpu" else device,
+        "torch": torch.__version__, "threads": args.threads,
+        "cores": os.cpu_count(), "quick": args.quick,
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    })
+    print(f"\nwritten: {output}", flush=True)
+    return 1 if any("error" in row["result"] for row in rows) else 0
+
+
+def save(path, rows, meta):
+    """Write ``rows`` to ``path``, keeping earlier cases that were not re-run."""
+    key = ("section", "name", "variant")
+    kept = []
+    if path.exists():
+        try:
+            kept = json.loads(path.read_text()).get("cases", [])
+        except (ValueError, AttributeError):
+            kept = []
+    fresh = {tuple(row[k] for k in key) for row in rows}
+    merged = [c for c in kept if tuple(c.get(k) for k in key) not in fresh]
+    merged += [{**row, "date": meta["date"]} for row in rows]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({**meta, "cases": merged}, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
