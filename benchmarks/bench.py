@@ -36,6 +36,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import textwrap
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -76,6 +77,22 @@ ACCURACY = {**MNIST, "steps": 1, "epochs": 3, "lr": 0.01,
 THRESHOLDS = (0.90, 0.94)
 
 
+ABOUT = {
+    "speed": "speed: seconds per outer iteration at a real batch of 1024; "
+             "S x E = steps x epochs, 10 images per step; random4: 4 random "
+             "initializations per iteration",
+    "memory": "memory: CIFAR-10 AlexNet (MNIST LeNet with --quick), S steps x "
+              "1 epoch, fixed init, real "
+              "batch 1024; peak = increase over the resident size after the "
+              "data are loaded",
+    "accuracy": "accuracy: MNIST LeNet, fixed init, 10 images, 1 step x 3 "
+                "epochs, real batch 1024 (256 with --quick), Adam lr 0.01, "
+                "betas (0.5, 0.999), lr halved every 2344 iterations; test "
+                "accuracy (10,000 images) every 50 iterations (10 with "
+                "--quick); the clock counts outer iterations only",
+}
+
+
 def tuned(device, settings):
     """The faster, mathematically equal options for ``device``."""
     extra = {}
@@ -99,7 +116,7 @@ def plan(quick, device):
             warmup=1, iterations=3)
         for variant, extra in MEMORY_VARIANTS.items():
             add("memory", "mnist-4x1-fixed", variant,
-                {**MNIST, "steps": 4, **extra}, warmup=1, iterations=1)
+                {**MNIST, "steps": 4, **extra}, warmup=0, iterations=1)
         add("accuracy", "mnist-1x3-fixed", "default",
             {**ACCURACY, "batch_size": 256}, eval_every=10, cap_seconds=5.0)
         return cases
@@ -113,11 +130,11 @@ def plan(quick, device):
     for steps in MEMORY_STEPS:
         for variant, extra in MEMORY_VARIANTS.items():
             add("memory", f"cifar10-{steps}x1-fixed", variant,
-                {**CIFAR, "steps": steps, **extra}, warmup=1, iterations=2)
+                {**CIFAR, "steps": steps, **extra}, warmup=0, iterations=2)
     for variant, (steps_list, extra) in MEMORY_EXTRA.items():
         for steps in steps_list:
             add("memory", f"cifar10-{steps}x1-fixed", variant,
-                {**CIFAR, "steps": steps, **extra}, warmup=1, iterations=2)
+                {**CIFAR, "steps": steps, **extra}, warmup=0, iterations=2)
     add("accuracy", "mnist-1x3-fixed", "tuned",
         {**ACCURACY, **tuned(device, ACCURACY)}, eval_every=50,
         cap_seconds=600.0)
@@ -328,7 +345,7 @@ def format_table(rows, header):
         else:
             median, minimum = _seconds(result["median"]), _seconds(result["min"])
             timed = len(result["seconds"]) - result["warmup"]
-            notes = f"median of {timed} after {result['warmup']} warm-up"
+            notes = f"median of {timed}, {result['warmup']} warm-up"
         table.append((row["section"], row["name"], row["variant"], median,
                       minimum, peak, load, notes))
     widths = [max(len(str(r[i])) for r in table + [columns])
@@ -338,7 +355,26 @@ def format_table(rows, header):
         lines.append("  ".join(cells).rstrip())
         if i == 0:
             lines.append("  ".join("-" * w for w in widths))
+    sections = dict.fromkeys(row["section"] for row in rows)
+    lines.append("")
+    notes = [ABOUT[section] for section in sections if section in ABOUT]
+    notes.append("variants: default = Settings() as is; tuned = batch_chunk "
+                 "128 on the CPU, vmap_inits with several initializations")
+    lines += [textwrap.fill(note, 88, subsequent_indent="  ") for note in notes]
     return "\n".join(lines)
+
+
+def header_lines(meta):
+    """The lines above the table: device, torch, threads, load."""
+    load = meta.get("load_at_start")
+    return [
+        f"device: {meta['device']} ({meta.get('device_detail', '')}), torch "
+        f"{meta['torch']}, {meta['threads']} threads per worker, "
+        f"{meta['cores']} cores; one fresh process per case; {meta['date']}",
+        f"load average at start: {load if load is not None else '?'} (the "
+        "load column: 1-minute load average before and after each case)",
+        "",
+    ]
 
 
 def parse_args(argv):
@@ -361,6 +397,8 @@ def parse_args(argv):
                         "../shared/data beside the repository)")
     parser.add_argument("--output", default=None,
                         help="JSON file (default results/bench-<device>.json)")
+    parser.add_argument("--show", default=None, metavar="JSON",
+                        help="print the table of a results file; run nothing")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -370,6 +408,11 @@ def main(argv=None):
     args = parse_args(argv)
     if args.worker is not None:
         print(json.dumps(worker(json.loads(args.worker))), flush=True)
+        return 0
+
+    if args.show is not None:
+        saved = json.loads(Path(args.show).read_text())
+        print(format_table(saved["cases"], header_lines(saved)), flush=True)
         return 0
 
     import torch
@@ -394,29 +437,25 @@ def main(argv=None):
             return 2
 
     name = device_name(device)
-    header = [
-        f"device: {name} ({cpu_model() if device == 'cpu' else device}), "
-        f"torch {torch.__version__}, {args.threads} threads per worker, "
-        f"{os.cpu_count()} cores; one fresh process per case",
-        f"load average at start: {os.getloadavg()[0]:.2f}",
-        "",
-    ]
+    meta = {
+        "device": name, "device_detail": cpu_model() if device == "cpu" else
+        torch.cuda.get_device_name(torch.device(device)),
+        "torch": torch.__version__, "threads": args.threads,
+        "cores": os.cpu_count(), "quick": args.quick,
+        "load_at_start": round(os.getloadavg()[0], 2),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
     rows = []
     for case in tqdm(cases, desc="bench", unit="case"):
         case = {**case, "device": device, "threads": args.threads,
                 "data_root": data_root}
         rows.append({**case, "result": run_case(case)})
 
-    print(format_table(rows, header), flush=True)
+    print(format_table(rows, header_lines(meta)), flush=True)
     default = (REPO / "build" / f"bench-{name}-quick.json" if args.quick
                else REPO / "results" / f"bench-{name}.json")
     output = Path(args.output or default)
-    save(output, rows, {
-        "device": name, "device_detail": cpu_model() if device == "cpu" else device,
-        "torch": torch.__version__, "threads": args.threads,
-        "cores": os.cpu_count(), "quick": args.quick,
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    })
+    save(output, rows, meta)
     print(f"\nwritten: {output}", flush=True)
     return 1 if any("error" in row["result"] for row in rows) else 0
 

@@ -70,9 +70,11 @@ class Settings:
             (how baselines get the same training procedure).
         learn_labels: learn the targets too (regression only).
         seed: seeds every random draw of the run.
-        checkpoint_unroll: recompute each inner step during the backward
-            pass instead of storing its activations (same gradient, about
-            a third more time; memory of the weights after each step only).
+        checkpoint_unroll: store no activations of the inner steps: keep
+            the weights at the start of about sqrt(T) segments of the T
+            back-propagated steps and recompute them in the backward pass
+            (the same gradient up to float rounding; the unroll takes two
+            more passes without a graph; see :func:`distill.unroll.unroll`).
         truncate: 0 back-propagates through all ``steps * epochs`` inner
             steps; N > 0 through the last N only (truncated back-propagation:
             less time and memory, a biased gradient, and no gradient for

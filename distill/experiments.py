@@ -381,7 +381,7 @@ EXPERIMENTS = {
         title="MNIST, LeNet, pre-trained, 10 malicious images make class 0 "
         "read as 1 (1 step)",
         paper_accuracy=None, paper_std=None,
-        paper_source="no number in shared/paper.md",
+        paper_source="the paper shows the attack; no number is quoted here",
         settings=_scales(
             paper=_mnist(init="pretrained", steps=1, epochs=1,
                          inits_per_iteration=4, **_paper_schedule(MNIST_EPOCH)),
@@ -675,6 +675,9 @@ def run_experiment(name, scale, *, data_root=None, device="cpu", runs_dir="runs"
             + (pretrained.get("seconds", 0.0) if pretrained else 0.0), 1
         ),
     }
+    per_network = summary.get("test_accuracies", summary.get("test_accuracys"))
+    if per_network is not None:
+        extra["test_accuracies"] = [round(value, 4) for value in per_network]
     if pretrained is not None:
         spec = experiment.pool[scale] if experiment.pool else None
         extra["pool"] = {
@@ -702,9 +705,15 @@ def write_result(experiment, scale, distilled, summary, results_dir,
     Fields: experiment, title, scale, settings, test_accuracy,
     test_accuracy_std, test_accuracy_before, models (evaluation networks),
     iterations, seconds (wall time of the distillation), device,
-    library_version, paper_accuracy, paper_std, and ``extra`` (e.g.
-    baselines) when given. Keys are sorted so a re-run writes the same text
-    for the same numbers.
+    library_version, paper_accuracy, paper_std, and ``extra`` when given.
+    :func:`run_experiment` adds: ``baselines`` (kind -> test_accuracy,
+    test_accuracy_std, models, iterations, seconds, ...), ``test_accuracies``
+    (one per evaluation network), ``notes``, ``paper_source``,
+    ``paper_before(_std)``, ``train_images``, ``test_images``,
+    ``seconds_total`` (pool, distillation, evaluation and baselines), and
+    ``pool`` / ``attack`` / ``attack_success`` / ``other_accuracy`` for the
+    rows that have them. Keys are sorted so a re-run writes the same text
+    for the same numbers (the timings aside).
     """
     import platform
 

