@@ -82,9 +82,8 @@ ABOUT = {
              "S x E = steps x epochs, 10 images per step; random4: 4 random "
              "initializations per iteration",
     "memory": "memory: CIFAR-10 AlexNet (MNIST LeNet with --quick), S steps x "
-              "1 epoch, fixed init, real "
-              "batch 1024; peak = increase over the resident size after the "
-              "data are loaded",
+              "1 epoch, fixed init, real batch 1024; peak = increase over the "
+              "resident size after the data are loaded",
     "accuracy": "accuracy: MNIST LeNet, fixed init, 10 images, 1 step x 3 "
                 "epochs, real batch 1024 (256 with --quick), Adam lr 0.01, "
                 "betas (0.5, 0.999), lr halved every 2344 iterations; test "

@@ -264,7 +264,9 @@ plt.show()
 # above 1 x 1; and a large drop on fresh initializations.
 
 # %%
-best_baseline = baselines.loc[baselines["test accuracy"].idxmax()] if len(baselines) else None
+best_baseline = None
+if len(baselines):
+    best_baseline = baselines.loc[baselines["test accuracy"].idxmax()]
 best_trained = (baselines[~baselines["key"].str.startswith("knn_")]
                 .sort_values("test accuracy").tail(1))
 print(f"scale: {scale}")

@@ -136,7 +136,8 @@ def run_row(name, data):
 
 # %%
 mnist = distill.load_dataset("mnist", data_root, device=device)
-mnist_row, mnist_distilled, mnist_record, mnist_accuracies = run_row("mnist_random", mnist)
+mnist_row, mnist_distilled, mnist_record, mnist_accuracies = run_row(
+    "mnist_random", mnist)
 
 # %%
 fig = step_rows(mnist_distilled.images, mnist.mean, mnist.std, mnist.class_names,
@@ -153,7 +154,8 @@ plt.show()
 
 # %%
 cifar = distill.load_dataset("cifar10", data_root, device=device)
-cifar_row, cifar_distilled, cifar_record, cifar_accuracies = run_row("cifar10_random", cifar)
+cifar_row, cifar_distilled, cifar_record, cifar_accuracies = run_row(
+    "cifar10_random", cifar)
 
 # %%
 fig = step_rows(cifar_distilled.images, cifar.mean, cifar.std, cifar.class_names,
@@ -177,7 +179,8 @@ for ax, row, result, record, accuracies in [
     (axes[0], mnist_row, mnist_distilled, mnist_record, mnist_accuracies),
     (axes[1], cifar_row, cifar_distilled, cifar_record, cifar_accuracies),
 ]:
-    points = pd.DataFrame({"method": "distilled", "accuracy": [100 * a for a in accuracies]})
+    points = pd.DataFrame({"method": "distilled",
+                           "accuracy": [100 * a for a in accuracies]})
     sns.violinplot(data=points, x="method", y="accuracy", ax=ax, color="C0",
                    inner=None, cut=0, alpha=0.35)
     sns.stripplot(data=points, x="method", y="accuracy", ax=ax, color="C0", size=4)
@@ -209,7 +212,8 @@ plt.show()
 # %%
 summary = pd.DataFrame([
     {"data set": row.title.split(",")[0], "untrained": record["test_accuracy_before"],
-     "distilled (mean)": record["test_accuracy"], "distilled (std)": record["test_accuracy_std"],
+     "distilled (mean)": record["test_accuracy"],
+     "distilled (std)": record["test_accuracy_std"],
      "paper (mean)": row.paper_accuracy, "paper (std)": row.paper_std,
      "networks": record["models"]}
     for row, record in [(mnist_row, mnist_record), (cifar_row, cifar_record)]
@@ -241,7 +245,8 @@ for steps in sweep_steps:
                        "test accuracy": evaluation["test_accuracy"],
                        "std": evaluation["test_accuracy_std"],
                        "distillation (s)": result.history["seconds"]})
-if sweep_iterations == mnist_record["iterations"]:  # the row, same budget (more networks)
+# the row itself, at the same budget (more networks)
+if sweep_iterations == mnist_record["iterations"]:
     sweep_rows.append({"steps": base.steps, "images": mnist_distilled.num_images,
                        "test accuracy": mnist_record["test_accuracy"],
                        "std": mnist_record["test_accuracy_std"],
@@ -269,7 +274,8 @@ ax.set_xlabel("distilled images (10 per step)")
 ax.set_ylabel("test accuracy (%), mean +- std")
 ax.set_ylim(0, 100)
 ax.set_title(f"MNIST, random init: more images ({scale} scale, one run per point,\n"
-             f"{sweep_models} held-out networks each, the row {mnist_record['models']})")
+             f"{sweep_models} held-out networks each, "
+             f"the row {mnist_record['models']})")
 ax.legend(fontsize=8, loc="upper left")
 save_figure(fig, "02_mnist_images_sweep", figures_dir)
 plt.show()
@@ -304,12 +310,14 @@ for row, record in [(mnist_row, mnist_record), (cifar_row, cifar_record)]:
              if b.accuracy >= record["test_accuracy"]]
     print(f"    baselines at or above the distilled mean: {', '.join(above) or 'none'}")
 print("MNIST sweep (images: accuracy):",
-      ", ".join(f"{i}: {a:.1%}" for i, a in zip(sweep["images"], sweep["test accuracy"])))
+      ", ".join(f"{i}: {a:.1%}"
+                for i, a in zip(sweep["images"], sweep["test accuracy"])))
 
 # %%
 # NBVAL_CHECK_OUTPUT
 accuracies = [*mnist_accuracies, *cifar_accuracies, *sweep["test accuracy"],
-              mnist_record["test_accuracy_before"], cifar_record["test_accuracy_before"]]
+              mnist_record["test_accuracy_before"],
+              cifar_record["test_accuracy_before"]]
 for record in (mnist_record, cifar_record):
     accuracies += list(baseline_table(record)["accuracy"])
 assert all(0.0 <= a <= 1.0 for a in accuracies)
@@ -323,7 +331,8 @@ if scale != "smoke":
         "MNIST: distilled beats untrained networks by 30 points":
             mnist_record["test_accuracy"] > mnist_record["test_accuracy_before"] + 0.3,
         "MNIST: more images, higher accuracy (largest sweep run vs smallest)":
-            bool(sweep["test accuracy"].iloc[-1] > sweep["test accuracy"].iloc[0] + 0.2),
+            bool(sweep["test accuracy"].iloc[-1]
+                 > sweep["test accuracy"].iloc[0] + 0.2),
     }
 if scale == "paper":
     mnist_real = baseline_table(mnist_record).set_index("key")["accuracy"]

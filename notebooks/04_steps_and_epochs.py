@@ -245,7 +245,8 @@ axes[1].set_xlim(0, 100)
 axes[1].set_xlabel("test accuracy (%)")
 axes[1].set_title(f"accuracy, one theta0, {cifar_record['test_images']} test images")
 axes[1].legend(loc="lower right")
-fig.suptitle(f"CIFAR-10, fixed init, {cifar_distilled.num_images} images, {cifar_shape} "
+fig.suptitle(f"CIFAR-10, fixed init, {cifar_distilled.num_images} images, "
+             f"{cifar_shape} "
              f"({scale} scale, one run)")
 fig.tight_layout()
 save_figure(fig, "04_cifar10_fixed", figures_dir)
@@ -274,7 +275,8 @@ print(f"best MNIST cell: {best['steps']:.0f} steps x {best['epochs']:.0f} epochs
 paper_before = (f"{cifar_row.paper_before:.1%} -> "
                 if cifar_row.paper_before is not None else "")
 print(f"CIFAR-10 {cifar_shape}: {cifar_record['test_accuracy_before']:.1%} -> "
-      f"{cifar_record['test_accuracy']:.1%} on {cifar_record['test_images']} test images "
+      f"{cifar_record['test_accuracy']:.1%} on "
+      f"{cifar_record['test_images']} test images "
       f"(paper, 10 x 3: {paper_before}{cifar_row.paper_accuracy:.1%})")
 if len(cifar_baselines):
     top = cifar_baselines.loc[cifar_baselines["test accuracy"].idxmax()]
@@ -294,7 +296,8 @@ accuracy = dict(zip(zip(grid_table["steps"], grid_table["epochs"]),
                     grid_table["test accuracy"]))
 claims = {}
 if scale != "smoke":
-    small, large = (min(grid_steps), min(grid_epochs)), (max(grid_steps), max(grid_epochs))
+    small = (min(grid_steps), min(grid_epochs))
+    large = (max(grid_steps), max(grid_epochs))
     cifar_real = cifar_baselines.set_index("key")["test accuracy"]
     claims = {
         "MNIST: the largest grid run beats 1 step x 1 epoch":
@@ -314,7 +317,8 @@ assert all(claims.values()), claims
 cifar_settings = cifar_distilled.settings
 print("grid (steps, epochs):", sorted(grid))
 print("CIFAR-10 step sizes shaped (epochs, steps):",
-      tuple(cifar_distilled.step_sizes.shape) == (cifar_settings.epochs, cifar_settings.steps))
+      tuple(cifar_distilled.step_sizes.shape)
+      == (cifar_settings.epochs, cifar_settings.steps))
 print("step sizes positive:", True)
 print("accuracies are fractions:", True)
 for claim, holds in claims.items():

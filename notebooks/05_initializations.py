@@ -24,7 +24,7 @@
 # | --- | --- | --- |
 # | one fixed initialization | 10 | 12.9% -> **93.8%** |
 # | random (Xavier) initializations | 100 | **79.5% +- 8.1%** |
-# | networks pre-trained on USPS (adaptation to MNIST) | 100 | 67.5% +- 3.9% -> **92.7% +- 1.4%** |
+# | pre-trained on USPS (adapted to MNIST) | 100 | 67.5% +- 3.9% -> **92.7% +- 1.4%** |
 #
 # With pre-trained networks, a few distilled images *adapt* a network
 # trained on one data set to another. The paper also shows a malicious
@@ -126,7 +126,8 @@ def run_row(name, reuse=False):
             name, scale, data_root=data_root, device=device, runs_dir=runs_dir,
             results_dir=results_dir, seed=seed,
         )
-    print(f"    {record['models']} networks: before {record['test_accuracy_before']:.3f}, "
+    print(f"    {record['models']} networks: "
+          f"before {record['test_accuracy_before']:.3f}, "
           f"after {record['test_accuracy']:.3f} +- {record['test_accuracy_std']:.3f}")
     return row, distilled, record
 
@@ -136,7 +137,8 @@ def run_row(name, reuse=False):
 #
 # The fixed and random rows are the ones of notebooks 01 and 02: when
 # those ran first with the same `runs_dir` and `results_dir`, their
-# distilled data and records are read back here, not recomputed. The pre-trained row first trains its pool
+# distilled data and records are read back here, not recomputed. The
+# pre-trained row first trains its pool
 # of networks on the USPS-like source (cached in `runs_dir` too), then
 # distills 100 images against networks drawn from that pool.
 
@@ -169,7 +171,8 @@ ax.errorbar(x[paper] + 0.2, 100 * table["paper after"][paper],
             yerr=100 * table["paper after std"][paper].fillna(0.0),
             fmt="D", color="k", capsize=4, label="paper, after")
 ax.set_xticks(x, [f"{t}\n({n} images, {m} network{'s' if m > 1 else ''})"
-                  for t, n, m in zip(table["theta0"], table["images"], table["networks"])],
+                  for t, n, m in zip(table["theta0"], table["images"],
+                                     table["networks"])],
               fontsize=9)
 ax.set_ylabel("test accuracy (%), mean +- std")
 ax.set_ylim(0, 100)
@@ -193,8 +196,10 @@ picks = torch.stack([torch.nonzero(mnist.y_test == c)[0, 0] for c in range(10)])
 fig, axes = plt.subplots(2, 1, figsize=(9, 3.3))
 image_grid(source.x_test[picks], mnist.mean, mnist.std, titles=mnist.class_names,
            ax=axes[0])
-axes[0].set_title(f"source: {adaptation_row.source_transform} (the pool is trained on these)")
-image_grid(mnist.x_test[picks], mnist.mean, mnist.std, titles=mnist.class_names, ax=axes[1])
+axes[0].set_title(f"source: {adaptation_row.source_transform} "
+                  "(the pool is trained on these)")
+image_grid(mnist.x_test[picks], mnist.mean, mnist.std, titles=mnist.class_names,
+           ax=axes[1])
 axes[1].set_title("target: MNIST (the networks are tested on these)")
 fig.suptitle("The adaptation's two domains (the same ten test digits)")
 fig.tight_layout()
@@ -242,7 +247,8 @@ plt.show()
 # %%
 fig = step_rows(adaptation.images, mnist.mean, mnist.std, mnist.class_names,
                 f"Distilled images that adapt USPS-like networks to MNIST, "
-                f"{adaptation.settings.steps} steps x {adaptation.settings.epochs} epochs "
+                f"{adaptation.settings.steps} steps x "
+                f"{adaptation.settings.epochs} epochs "
                 f"({scale} scale, one run)")
 save_figure(fig, "05_adaptation_images", figures_dir)
 plt.show()
@@ -313,7 +319,8 @@ plt.show()
 
 # %%
 malicious_test = row_data(malicious_row)
-malicious_pool = pretrained_pool(malicious_row, scale, malicious_test, runs_dir)  # cached
+# cached in runs_dir
+malicious_pool = pretrained_pool(malicious_row, scale, malicious_test, runs_dir)
 attacked = malicious_test.x_test[malicious_test.y_test == source_class]
 model = malicious.model()
 counts = {"before": np.zeros(10), "after": np.zeros(10)}
@@ -322,8 +329,10 @@ for theta in malicious_networks:
     for when, params in (("before", theta), ("after", malicious.train(theta))):
         with torch.no_grad():
             predicted = distill.forward(model, params, attacked).argmax(1)
-        counts[when] += np.bincount(predicted.cpu().numpy(), minlength=10) / len(attacked)
-predictions = pd.DataFrame({when: c / len(malicious_networks) for when, c in counts.items()})
+        votes = np.bincount(predicted.cpu().numpy(), minlength=10)
+        counts[when] += votes / len(attacked)
+predictions = pd.DataFrame(
+    {when: c / len(malicious_networks) for when, c in counts.items()})
 predictions.index.name = "predicted class"
 
 fig, ax = plt.subplots(figsize=(7, 3.4))
@@ -376,7 +385,8 @@ print(f"malicious, class {source_class} read as {target_class}: "
 # NBVAL_CHECK_OUTPUT
 fractions = [*table["before"], *table["after"], *networks["before"], *networks["after"],
              *adaptation_baselines["accuracy"], *attack[read_as],
-             *attack["other classes right"], *predictions["before"], *predictions["after"]]
+             *attack["other classes right"], *predictions["before"],
+             *predictions["after"]]
 assert all(0.0 <= f <= 1.0 for f in fractions)
 assert all(abs(predictions[w].sum() - 1.0) < 1e-6 for w in ("before", "after"))
 for _, distilled, _ in rows.values():
