@@ -17,3 +17,4 @@ from .evaluation import evaluate, evaluate_inits, held_out_inits, summarize
 from .training import train_network, train_networks
 from . import linear, toy  # closed-form linear analysis; 1-D toy models
 from .pool import make_pool, save_pool, load_pool
+from .baselines import BASELINE_KINDS, run_baseline
