@@ -572,6 +572,20 @@ class _Run:
         save_file(path, self.result()._record(self.state()))
 
 
+def settings_differences(record, settings):
+    """How a saved run's settings differ from ``settings`` where it matters.
+
+    Fields that a resumed run may change (``iterations`` and how the
+    computation is carried out) are ignored. Returns a list of
+    ``"field: old -> new"`` strings, empty when the run can be resumed.
+    """
+    before = Settings.from_dict(record["settings"]).to_dict()
+    now = settings.to_dict()
+    free = ("iterations",) + HOW_NOT_WHAT
+    return [f"{k}: {before.get(k)!r} -> {now[k]!r}"
+            for k in now if k not in free and before.get(k) != now[k]]
+
+
 def _resumable(path, settings):
     """The record at ``path`` if it is a run of the same settings, else raise."""
     record = load_file(path)
@@ -580,12 +594,9 @@ def _resumable(path, settings):
             f"{path} holds a saved result without a resume state; choose "
             "another --output or remove the file to start afresh"
         )
-    before = Settings.from_dict(record["settings"]).to_dict()
-    now = settings.to_dict()
-    free = ("iterations",) + HOW_NOT_WHAT
-    differ = [k for k in now if k not in free and before.get(k) != now[k]]
+    differ = settings_differences(record, settings)
     if differ:
-        listed = ", ".join(f"{k}: {before.get(k)!r} -> {now[k]!r}" for k in differ)
+        listed = ", ".join(differ)
         raise DistillError(
             f"{path} holds a run with other settings ({listed}); to keep it, "
             "choose another --output; to start afresh, remove the file"

@@ -42,7 +42,8 @@ def evaluate(distilled, data, models=None, seed=None, pretrained=None,
         A dict with ``test_accuracy`` (mean, a fraction),
         ``test_accuracy_std``, ``test_accuracies`` (one per network),
         ``test_accuracy_before`` (the same networks before training) and
-        ``models`` (how many); for regression ``test_loss`` instead.
+        ``models`` (how many); for regression ``test_loss``, ``test_losses``
+        and so on instead.
     """
     settings = distilled.settings
     if distilled.images.shape[2:] != data.x_test.shape[1:]:
@@ -91,13 +92,24 @@ def evaluate_inits(train, model, inits, data, progress=None):
     return summarize(after, before, "test_loss" if regression else "test_accuracy")
 
 
+PLURALS = {"test_accuracy": "test_accuracies", "test_loss": "test_losses"}
+
+
 def summarize(after, before, key="test_accuracy"):
-    """Mean, standard deviation and the raw values, as a dict."""
+    """Mean, standard deviation and the raw values, as a dict.
+
+    ``key`` is ``"test_accuracy"`` or ``"test_loss"``; the raw values go
+    under its plural (``"test_accuracies"`` or ``"test_losses"``).
+    """
+    if key not in PLURALS:
+        raise DistillError(
+            f"unknown summary key {key!r}; choose one of {', '.join(PLURALS)}"
+        )
     std = statistics.stdev(after) if len(after) > 1 else 0.0
     return {
         key: statistics.fmean(after),
         f"{key}_std": std,
         f"{key}_before": statistics.fmean(before),
-        f"{key}s": after,
+        PLURALS[key]: after,
         "models": len(after),
     }

@@ -20,6 +20,7 @@ networks, trains the pool of networks it needs (cached in ``runs_dir``).
 import json
 import os
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import torch
@@ -555,6 +556,9 @@ def compute_baselines(experiment, scale, settings, data, test_data, pool=None,
                 data.device,
             )
         elif kind == "optimized_real":
+            set_aside_stale_run(
+                path, settings.replace(image_init="real", learn_images=True)
+            )
             distilled = base.train_baseline(
                 kind, data, settings, pretrained=pool_train, progress=progress,
                 output=path,
@@ -607,6 +611,43 @@ def _rounded_record(record):
     return out
 
 
+def set_aside_stale_run(path, settings):
+    """Move a cached run at ``path`` aside if it cannot continue as ``settings``.
+
+    A run made with other settings (an edited experiment, an override), or
+    one already past ``settings.iterations``, is renamed to
+    ``<path without .pt>.stale.pt`` (replacing an older one there) with a
+    warning, so that the caller starts afresh and nothing computed is
+    deleted. Returns the new path, or None when nothing was moved.
+    """
+    from .distillation import load_file, settings_differences
+
+    if not os.path.exists(path):
+        return None
+    try:
+        record = load_file(path)
+    except DistillError as error:
+        why = [str(error)]
+    else:
+        why = settings_differences(record, settings)
+        if record.get("state") is None:
+            why.append("no resume state")
+        if record.get("iteration", 0) > settings.iterations:
+            why.append(f"iterations: {record['iteration']} done > "
+                       f"{settings.iterations} asked")
+    if not why:
+        return None
+    stem = path[: -len(".pt")] if path.endswith(".pt") else path
+    stale = stem + ".stale.pt"
+    os.replace(path, stale)
+    warnings.warn(
+        f"{path} held a run that does not match the current settings "
+        f"({'; '.join(why)}); it was moved to {stale} and the run starts afresh",
+        stacklevel=2,
+    )
+    return stale
+
+
 def run_experiment(name, scale, *, data_root=None, device="cpu", runs_dir="runs",
                    results_dir="results", progress=None, pretrained=None,
                    **changes):
@@ -640,6 +681,7 @@ def run_experiment(name, scale, *, data_root=None, device="cpu", runs_dir="runs"
     if settings.init == "pretrained" and pretrained is None:
         pretrained = pretrained_pool(experiment, scale, data, runs_dir)
     target = data if experiment.attack is None else relabel(data, *experiment.attack)
+    set_aside_stale_run(output, settings)
     distilled = distill(
         target, settings, output=output, progress=progress,
         pretrained=pretrained["train"] if pretrained else None,
@@ -677,7 +719,7 @@ def run_experiment(name, scale, *, data_root=None, device="cpu", runs_dir="runs"
             + (pretrained.get("seconds", 0.0) if pretrained else 0.0), 1
         ),
     }
-    per_network = summary.get("test_accuracies", summary.get("test_accuracys"))
+    per_network = summary.get("test_accuracies")
     if per_network is not None:
         extra["test_accuracies"] = [round(value, 4) for value in per_network]
     if pretrained is not None:

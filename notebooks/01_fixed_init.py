@@ -223,8 +223,7 @@ passes.round(3)
 # %%
 def per_network(summary):
     """The per-network accuracies of an evaluation summary."""
-    # documented as "test_accuracies"; distill 0.1.0 spells it "test_accuracys"
-    return summary.get("test_accuracies", summary.get("test_accuracys"))
+    return summary["test_accuracies"]
 
 
 model = distilled.model()

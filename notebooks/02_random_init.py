@@ -81,8 +81,7 @@ os.makedirs(runs_dir, exist_ok=True)
 
 def per_network(summary):
     """The per-network accuracies of an evaluation summary or record."""
-    # documented as "test_accuracies"; distill 0.1.0 spells it "test_accuracys"
-    return summary.get("test_accuracies", summary.get("test_accuracys"))
+    return summary["test_accuracies"]
 
 
 def baseline_table(record):

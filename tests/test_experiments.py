@@ -147,6 +147,21 @@ def test_smoke_run_writes_the_json_with_all_fields(fake_data, tmp_path, name):
     }
 
 
+def test_a_stale_run_is_set_aside_not_deleted(fake_data, tmp_path):
+    runs, results = tmp_path / "runs", tmp_path / "results"
+    run_experiment("mnist_fixed", "smoke", runs_dir=str(runs),
+                   results_dir=str(results), lr=0.02)
+    old = torch.load(runs / "mnist_fixed-smoke.pt", weights_only=True)
+
+    # the same row with another Adam rate: the old run moves aside
+    with pytest.warns(UserWarning, match="lr: 0.02 -> 0.01"):
+        _, record = run_experiment("mnist_fixed", "smoke", runs_dir=str(runs),
+                                   results_dir=str(results), lr=0.01)
+    assert record["settings"]["lr"] == 0.01
+    kept = torch.load(runs / "mnist_fixed-smoke.stale.pt", weights_only=True)
+    assert torch.equal(kept["images"], old["images"])
+
+
 def test_cli_experiment_prints_one_json_line(fake_data, tmp_path, capsys):
     status = main([
         "experiment", "mnist_fixed", "--scale", "smoke", "--device", "cpu",
