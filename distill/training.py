@@ -6,6 +6,7 @@ pools of trained networks that ``init="pretrained"`` adapts.
 
 import torch
 
+from .kernels import first_order
 from .models import make_model, sample_params
 from .unroll import forward, loss_function
 
@@ -47,9 +48,10 @@ def train_network(data, model_name, epochs=1, lr=1e-3, batch_size=256,
         if start == 0:
             order = torch.randperm(n, generator=generator).to(data.device)
         index = order[start:start + batch_size]
-        loss = loss_fn(forward(model, params, data.x_train[index]), data.y_train[index])
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        with first_order():
+            out = forward(model, params, data.x_train[index])
+            loss_fn(out, data.y_train[index]).backward()
         optimizer.step()
 
     return {k: v.detach() for k, v in params.items()}

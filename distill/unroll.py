@@ -33,6 +33,8 @@ import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 from torch.func import functional_call
 
+from .kernels import first_order
+
 # NOTE: torch.compile is not used. Its AOTAutograd backend does not support
 # double backward ("torch.compile with aot_autograd does not currently support
 # double backward"), which the unrolled steps need. The first-order real-data
@@ -107,8 +109,13 @@ class _Step:
                 p if create_graph and p.requires_grad else p.detach().requires_grad_()
                 for p in params
             )
-            loss = self._loss(params, x, y)
-            grads = torch.autograd.grad(loss, params, create_graph=create_graph)
+            if create_graph:
+                loss = self._loss(params, x, y)
+                grads = torch.autograd.grad(loss, params, create_graph=True)
+            else:
+                with first_order():
+                    loss = self._loss(params, x, y)
+                    grads = torch.autograd.grad(loss, params)
         if create_graph:
             return tuple(p - eta * g for p, g in zip(params, grads))
         with torch.no_grad():
@@ -290,7 +297,7 @@ def loss_and_grad(model, params, x, y, loss_fn, chunk=0):
     params = {k: v.detach().requires_grad_() for k, v in params.items()}
     weights = tuple(params.values())
     total, grads = None, None
-    with torch.enable_grad():
+    with torch.enable_grad(), first_order():
         for start in range(0, n, chunk):
             xc, yc = x[start:start + chunk], y[start:start + chunk]
             loss = loss_fn(forward(model, params, xc), yc)
