@@ -21,6 +21,10 @@ STAMP := $(VENV)/.installed
 SCALE ?=
 # extra arguments for tools/build_figures.py, e.g. ARGS="--force --only 01_x"
 ARGS ?=
+# torch threads for make figures. The committed cpu-scale results were made
+# with one: float sums, and so every training trajectory, depend on the
+# thread count, and one thread also gives the same files on any core count.
+THREADS ?= 1
 # extra arguments for jupyter lab, e.g. LAB_ARGS="--no-browser --port 8890"
 LAB_ARGS ?=
 
@@ -61,7 +65,8 @@ test-notebooks: $(STAMP)
 	fi
 
 figures: $(STAMP)
-	$(PY) tools/build_figures.py $(if $(SCALE),--scale $(SCALE)) $(ARGS)
+	OMP_NUM_THREADS=$(THREADS) $(PY) tools/build_figures.py \
+		$(if $(SCALE),--scale $(SCALE)) $(ARGS)
 
 # jupytext (>= 1.16) adds its contents manager to Jupyter by itself; the
 # pairing is configured in jupytext.toml at the repository root.

@@ -69,10 +69,12 @@ MEMORY_EXTRA = {
     "truncate10": ((100,), {"truncate": 10}),
 }
 # Time to 90% and 94% test accuracy: MNIST, fixed init, 10 images, 1 step
-# x 3 epochs (the paper's MNIST setting), Adam lr 0.01, betas (0.5, 0.999),
-# halved every 40 epochs of real data (2344 iterations of 1024).
-ACCURACY = {**MNIST, "steps": 1, "epochs": 3, "lr": 0.01,
-            "lr_decay_every": 2344, "lr_decay_factor": 0.5,
+# x 3 epochs (the paper's MNIST setting) with the schedule of the row's cpu
+# scale: real batch 512, Adam lr 0.05, betas (0.5, 0.999), halved every 1,500
+# iterations (the paper: batch 1024, lr 0.01 halved every 2,344, which
+# reached 85.8% in the 10 minutes).
+ACCURACY = {**MNIST, "steps": 1, "epochs": 3, "batch_size": 512, "lr": 0.05,
+            "lr_decay_every": 1500, "lr_decay_factor": 0.5,
             "iterations": 10**9}
 THRESHOLDS = (0.90, 0.94)
 
@@ -85,9 +87,9 @@ ABOUT = {
               "1 epoch, fixed init, real batch 1024; peak = increase over the "
               "resident size after the data are loaded",
     "accuracy": "accuracy: MNIST LeNet, fixed init, 10 images, 1 step x 3 "
-                "epochs, real batch 1024 (256 with --quick), Adam lr 0.01, "
-                "betas (0.5, 0.999), lr halved every 2344 iterations; test "
-                "accuracy (10,000 images) every 50 iterations (10 with "
+                "epochs, real batch 512 (256 with --quick), Adam lr 0.05, "
+                "betas (0.5, 0.999), lr halved every 1500 iterations; test "
+                "accuracy (10,000 images) every 250 iterations (10 with "
                 "--quick); the clock counts outer iterations only",
 }
 
@@ -135,7 +137,7 @@ def plan(quick, device):
             add("memory", f"cifar10-{steps}x1-fixed", variant,
                 {**CIFAR, "steps": steps, **extra}, warmup=0, iterations=2)
     add("accuracy", "mnist-1x3-fixed", "tuned",
-        {**ACCURACY, **tuned(device, ACCURACY)}, eval_every=50,
+        {**ACCURACY, **tuned(device, ACCURACY)}, eval_every=250,
         cap_seconds=600.0)
     return cases
 
