@@ -25,6 +25,8 @@ ARGS ?=
 # with one: float sums, and so every training trajectory, depend on the
 # thread count, and one thread also gives the same files on any core count.
 THREADS ?= 1
+# notebooks run at once by make figures (each on THREADS threads): one per core
+JOBS ?= $(shell nproc 2>/dev/null || echo 1)
 # extra arguments for jupyter lab, e.g. LAB_ARGS="--no-browser --port 8890"
 LAB_ARGS ?=
 
@@ -65,7 +67,7 @@ test-notebooks: $(STAMP)
 	fi
 
 figures: $(STAMP)
-	OMP_NUM_THREADS=$(THREADS) $(PY) tools/build_figures.py \
+	OMP_NUM_THREADS=$(THREADS) $(PY) tools/build_figures.py --jobs $(JOBS) \
 		$(if $(SCALE),--scale $(SCALE)) $(ARGS)
 
 # jupytext (>= 1.16) adds its contents manager to Jupyter by itself; the

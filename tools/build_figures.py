@@ -13,10 +13,16 @@ injected after the notebook's cell tagged "parameters". A notebook is run
 again only when its source, the scale, or the package's code changed since
 its last successful run (a stamp file under build/notebooks/ records that).
 
+With --jobs N, up to N notebooks run at once, each in its own process with
+its output in build/notebooks/<stem>.<scale>.log; a notebook that reuses
+another's runs or results (AFTER below) starts only once that one is done.
+Torch's thread count comes from the environment (OMP_NUM_THREADS), so the
+results do not depend on the number of jobs.
+
 Usage (from the repository root, with the environment's python):
 
     python tools/build_figures.py [--scale smoke|cpu|paper] [--force]
-                                  [--only STEM ...]
+                                  [--jobs N] [--only STEM ...]
 
 Without --scale (or $SCALE) the scale is "paper" when a GPU is available and
 "cpu" otherwise.
@@ -25,9 +31,11 @@ Without --scale (or $SCALE) the scale is "paper" when a GPU is available and
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import hashlib
 import json
 import logging
+import multiprocessing
 import os
 import sys
 import time
@@ -36,6 +44,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SCALES = ("smoke", "cpu", "paper")
 KERNEL = "python3"
+# Notebooks that read what others write, and those they wait for when both
+# are to run. 05 reloads the fixed and random MNIST rows of 01 and 02 (it
+# would train them again if they were missing); 06 renders every result.
+AFTER = {
+    "05_initializations": ("01_fixed_init", "02_random_init"),
+    "06_results": ("01_fixed_init", "02_random_init", "03_linear_limits",
+                   "04_steps_and_epochs", "05_initializations",
+                   "07_quadratic_toy"),
+}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -56,6 +73,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         metavar="STEM",
         help="run only this notebook (file name without .py); may be repeated",
     )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=int(os.environ.get("JOBS") or 1),
+        metavar="N",
+        help="notebooks run at once, each in its own process (default: $JOBS, else 1)",
+    )
     folders = {
         "--notebooks-dir": (ROOT / "notebooks", "where the [0-9]*.py notebooks are"),
         "--build-dir": (ROOT / "build" / "notebooks", "outputs, stamps, times"),
@@ -69,6 +93,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.scale is not None and args.scale not in SCALES:
         parser.error(f"SCALE must be one of {', '.join(SCALES)}, not {args.scale!r}")
+    if args.jobs < 1:
+        parser.error(f"--jobs (JOBS) must be a positive number, not {args.jobs}")
     return args
 
 
@@ -121,18 +147,45 @@ def load_estimates(notebooks_dir: Path, build_dir: Path, scale: str) -> dict:
     return estimates
 
 
-def print_estimate(stems: list[str], estimates: dict) -> None:
+def wall_time(stems: list[str], estimates: dict, jobs: int) -> float:
+    """Expected wall-clock seconds of running `stems` with `jobs` at once.
+
+    Follows the order of run_in_parallel: a notebook starts when a job is
+    free and the notebooks of AFTER it waits for are done, longest first.
+    """
+    waiting = set(stems)
+    running = {}  # stem -> expected end
+    now = 0.0
+    while waiting or running:
+        ready = [s for s in waiting
+                 if not any(d in waiting or d in running for d in AFTER.get(s, ()))]
+        ready.sort(key=lambda s: -estimates[s])
+        for stem in ready[: jobs - len(running)]:
+            waiting.remove(stem)
+            running[stem] = now + estimates[stem]
+        now = min(running.values())
+        running = {s: end for s, end in running.items() if end > now}
+    return now
+
+
+def print_estimate(stems: list[str], estimates: dict, jobs: int = 1) -> None:
     """Print the expected duration of the notebooks that will run."""
     known = [estimates[s] for s in stems if s in estimates]
     if not stems:
         return
     if len(known) == len(stems):
         total = format_seconds(sum(known))
-        print(f"estimated duration: {total} for {len(stems)} notebook(s)")
+        if jobs > 1 and len(stems) > 1:
+            wall = format_seconds(wall_time(stems, estimates, jobs))
+            print(f"estimated duration: {wall} with {jobs} jobs "
+                  f"({total} of notebook time) for {len(stems)} notebook(s)")
+        else:
+            print(f"estimated duration: {total} for {len(stems)} notebook(s)")
     elif known:
         total = format_seconds(sum(known))
         missing = len(stems) - len(known)
-        print(f"estimated duration: at least {total} ({missing} notebook(s) unknown)")
+        print(f"estimated duration: {total} of notebook time, and "
+              f"{missing} notebook(s) without an estimate")
     else:
         print("estimated duration: unknown")
 
@@ -206,6 +259,8 @@ def run_notebook(source: Path, args, scale: str, build_dir: Path) -> None:
     """Convert one notebook and execute it with papermill."""
     import papermill
 
+    # papermill reports the notebook's output (log_output) through logging
+    logging.basicConfig(level=logging.INFO, format="    %(message)s")
     stem = source.stem
     converted = build_dir / f"{stem}.ipynb"
     output = build_dir / f"{stem}.{scale}.out.ipynb"
@@ -232,6 +287,26 @@ def run_notebook(source: Path, args, scale: str, build_dir: Path) -> None:
     )
 
 
+def run_logged(source: Path, args, scale: str, build_dir: Path) -> float:
+    """Run one notebook with its output in a log file; return its seconds.
+
+    This is what a worker process of --jobs runs. An exception inside the
+    notebook is raised again as a RuntimeError that says what failed (the
+    papermill exception does not always survive the trip between processes).
+    """
+    log_path = build_dir / f"{source.stem}.{scale}.log"
+    with open(log_path, "w") as log:
+        handler = logging.StreamHandler(log)
+        handler.setFormatter(logging.Formatter("    %(message)s"))
+        logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+        start = time.perf_counter()
+        try:
+            run_notebook(source, args, scale, build_dir)
+        except Exception as error:
+            raise RuntimeError(describe(error)) from None
+        return time.perf_counter() - start
+
+
 def describe(error: Exception) -> str:
     """One line saying why a notebook failed."""
     name = getattr(error, "ename", None)
@@ -242,11 +317,77 @@ def describe(error: Exception) -> str:
     return f"{type(error).__name__}: {error}"
 
 
+def run_in_turn(todo, args, scale: str, build_dir: Path, finished) -> list:
+    """Run the notebooks one after the other, their output on the console."""
+    failed = []
+    for source, stamp, digest in todo:
+        stem = source.stem
+        print(f"{stem}: running at {scale} scale", flush=True)
+        stamp.unlink(missing_ok=True)
+        start = time.perf_counter()
+        try:
+            run_notebook(source, args, scale, build_dir)
+        except Exception as error:  # report, then go on with the others
+            report_failure(stem, scale, build_dir, time.perf_counter() - start, error)
+            failed.append(stem)
+            continue
+        finished(stem, stamp, digest, time.perf_counter() - start)
+    return failed
+
+
+def run_in_parallel(todo, args, scale, build_dir, finished, estimates) -> list:
+    """Run up to args.jobs notebooks at once, each after those it reuses.
+
+    Among the notebooks that may start, the longest expected goes first.
+    """
+    waiting = {source.stem: (source, stamp, digest) for source, stamp, digest in todo}
+    running = {}  # future -> (stem, stamp, digest, start time)
+    failed = []
+    print(f"running up to {args.jobs} notebooks at once; output in "
+          f"{build_dir}/<notebook>.{scale}.log", flush=True)
+    # spawn, not fork: this process has imported torch, which is not fork-safe
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(args.jobs, mp_context=context) as pool:
+        while waiting or running:
+            busy = {stem for stem, *_ in running.values()}
+            ready = [stem for stem in waiting
+                     if not any(d in waiting or d in busy for d in AFTER.get(stem, ()))]
+            ready.sort(key=lambda stem: -estimates.get(stem, 0.0))
+            for stem in ready[: args.jobs - len(running)]:
+                source, stamp, digest = waiting.pop(stem)
+                stamp.unlink(missing_ok=True)
+                print(f"{stem}: running at {scale} scale", flush=True)
+                future = pool.submit(run_logged, source, args, scale, build_dir)
+                running[future] = (stem, stamp, digest, time.perf_counter())
+            done, _ = concurrent.futures.wait(
+                running, return_when=concurrent.futures.FIRST_COMPLETED
+            )
+            for future in done:
+                stem, stamp, digest, start = running.pop(future)
+                try:
+                    seconds = future.result()
+                except Exception as error:  # report, then go on with the others
+                    seconds = time.perf_counter() - start
+                    report_failure(stem, scale, build_dir, seconds, error)
+                    log = build_dir / f"{stem}.{scale}.log"
+                    print(f"{stem}: its output: {log}", flush=True)
+                    failed.append(stem)
+                    continue
+                finished(stem, stamp, digest, seconds)
+    return failed
+
+
+def report_failure(stem, scale, build_dir, seconds, error) -> None:
+    """Say which notebook failed, why, and where its partial output is."""
+    output = build_dir / f"{stem}.{scale}.out.ipynb"
+    reason = error.args[0] if isinstance(error, RuntimeError) else describe(error)
+    print(f"{stem}: FAILED after {format_seconds(seconds)}: {reason}")
+    print(f"{stem}: partial output notebook: {output}", flush=True)
+
+
 def main(argv=None) -> int:
     """Run the notebooks that need it; return the exit status."""
     args = parse_args(argv)
-    # papermill reports the notebooks' output (log_output) through logging
-    logging.basicConfig(level=logging.INFO, format="    %(message)s")
     notebooks_dir = args.notebooks_dir.resolve()
     build_dir = args.build_dir.resolve()
     sources = sorted(notebooks_dir.glob("[0-9]*.py"))
@@ -278,34 +419,24 @@ def main(argv=None) -> int:
         else:
             todo.append((source, stamp, digest))
     estimates = load_estimates(notebooks_dir, build_dir, scale)
-    print_estimate([s.stem for s, _, _ in todo], estimates)
+    print_estimate([s.stem for s, _, _ in todo], estimates, args.jobs)
     if not todo:
         return 0
     ensure_kernel(build_dir)
 
     runtimes_path = build_dir / f"runtimes-{scale}.json"
     runtimes = json.loads(runtimes_path.read_text()) if runtimes_path.is_file() else {}
-    failed = []
-    for source, stamp, digest in todo:
-        stem = source.stem
-        print(f"{stem}: running at {scale} scale", flush=True)
-        stamp.unlink(missing_ok=True)
-        start = time.perf_counter()
-        try:
-            run_notebook(source, args, scale, build_dir)
-        except Exception as error:  # report, then go on with the others
-            seconds = time.perf_counter() - start
-            output = build_dir / f"{stem}.{scale}.out.ipynb"
-            reason = describe(error)
-            print(f"{stem}: FAILED after {format_seconds(seconds)}: {reason}")
-            print(f"{stem}: partial output notebook: {output}", flush=True)
-            failed.append(stem)
-            continue
-        seconds = time.perf_counter() - start
+
+    def finished(stem: str, stamp: Path, digest: str, seconds: float) -> None:
         stamp.write_text(digest + "\n")
         runtimes[stem] = round(seconds, 1)
         runtimes_path.write_text(json.dumps(runtimes, indent=1, sort_keys=True) + "\n")
         print(f"{stem}: done in {format_seconds(seconds)}", flush=True)
+
+    if args.jobs == 1 or len(todo) == 1:
+        failed = run_in_turn(todo, args, scale, build_dir, finished)
+    else:
+        failed = run_in_parallel(todo, args, scale, build_dir, finished, estimates)
 
     if failed:
         print(f"{len(failed)} notebook(s) failed: {', '.join(failed)}")
