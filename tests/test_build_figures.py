@@ -45,6 +45,8 @@ def arguments(tmp_path, *extra):
         "--build-dir", str(tmp_path / "build"),
         "--figures-dir", str(tmp_path / "figures"),
         "--package-dir", str(package),
+        "--runs-dir", str(tmp_path / "runs"),
+        "--results-dir", str(tmp_path / "results"),
         *extra,
     ]
 

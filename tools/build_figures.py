@@ -6,7 +6,10 @@ to a fresh notebook under build/notebooks/ and executed there with papermill
 parameters
 
     scale        "smoke", "cpu" or "paper"
-    figures_dir  absolute path of figures/
+    figures_dir  absolute path of figures/ (--figures-dir)
+    runs_dir     absolute path of runs/ (--runs-dir): distilled data, pools
+    results_dir  absolute path of results/ (--results-dir): one JSON per row
+    device       "cuda" when torch sees a GPU, else "cpu"
     data_root    $DISTILL_DATA_ROOT, only when it is set
 
 injected after the notebook's cell tagged "parameters". A notebook is run
@@ -84,6 +87,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--notebooks-dir": (ROOT / "notebooks", "where the [0-9]*.py notebooks are"),
         "--build-dir": (ROOT / "build" / "notebooks", "outputs, stamps, times"),
         "--figures-dir": (ROOT / "figures", "passed to the notebooks as figures_dir"),
+        "--runs-dir": (ROOT / "runs", "passed to the notebooks as runs_dir"),
+        "--results-dir": (ROOT / "results", "passed to the notebooks as results_dir"),
         "--package-dir": (ROOT / "distill", "code whose changes trigger reruns"),
     }
     for flag, (default, text) in folders.items():
@@ -268,8 +273,8 @@ def run_notebook(source: Path, args, scale: str, build_dir: Path) -> None:
     parameters = {
         "scale": scale,
         "figures_dir": str(args.figures_dir.resolve()),
-        "runs_dir": str((ROOT / "runs").resolve()),
-        "results_dir": str((ROOT / "results").resolve()),
+        "runs_dir": str(args.runs_dir.resolve()),
+        "results_dir": str(args.results_dir.resolve()),
         "device": "cuda" if cuda_available() else "cpu",
     }
     data_root = os.environ.get("DISTILL_DATA_ROOT")
