@@ -80,6 +80,15 @@ def test_parallel_jobs_respect_order_and_stamps(driver, tmp_path, monkeypatch,
     out = capsys.readouterr().out
     assert "3_alone: running" in out and out.count("unchanged, skipped") == 2
 
+    # a notebook runs again when one it reads from does
+    (tmp_path / "notebooks" / "1_writer.py").write_text(
+        NOTEBOOK.format(body="import pathlib\n"
+                        "pathlib.Path(figures_dir, 'shared.txt').write_text(scale)"))
+    assert driver.main(args) == 0
+    out = capsys.readouterr().out
+    assert "1_writer: running" in out and "2_reader: running" in out
+    assert "3_alone: unchanged, skipped" in out
+
 
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_a_failing_notebook_is_reported_and_the_others_still_run(

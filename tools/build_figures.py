@@ -322,6 +322,27 @@ def describe(error: Exception) -> str:
     return f"{type(error).__name__}: {error}"
 
 
+def add_dependents(todo, sources, build_dir, scale, code_hash) -> list:
+    """`todo` and every notebook that waits (AFTER) for one in it.
+
+    A notebook that reads what another writes is stale when that one runs
+    again, even if its own source did not change.
+    """
+    stems = {source.stem for source, _, _ in todo}
+    changed = True
+    while changed:
+        changed = False
+        for source in sources:
+            if source.stem not in stems and stems & set(AFTER.get(source.stem, ())):
+                print(f"{source.stem}: reads what a notebook to run writes, "
+                      "run again", flush=True)
+                stamp = build_dir / f"{source.stem}.{scale}.stamp"
+                todo.append((source, stamp, notebook_hash(source, scale, code_hash)))
+                stems.add(source.stem)
+                changed = True
+    return sorted(todo, key=lambda item: item[0].name)
+
+
 def run_in_turn(todo, args, scale: str, build_dir: Path, finished) -> list:
     """Run the notebooks one after the other, their output on the console."""
     failed = []
@@ -419,10 +440,12 @@ def main(argv=None) -> int:
         output = build_dir / f"{source.stem}.{scale}.out.ipynb"
         digest = notebook_hash(source, scale, code_hash)
         fresh = stamp.is_file() and stamp.read_text().strip() == digest
-        if fresh and output.is_file() and not args.force:
-            print(f"{source.stem}: unchanged, skipped")
-        else:
+        if not (fresh and output.is_file()) or args.force:
             todo.append((source, stamp, digest))
+    todo = add_dependents(todo, sources, build_dir, scale, code_hash)
+    for source in sources:
+        if source.stem not in {s.stem for s, _, _ in todo}:
+            print(f"{source.stem}: unchanged, skipped")
     estimates = load_estimates(notebooks_dir, build_dir, scale)
     print_estimate([s.stem for s, _, _ in todo], estimates, args.jobs)
     if not todo:
