@@ -272,11 +272,12 @@ plt.show()
 # above has this run's numbers). The final check asserts there that the
 # largest cell is the best and that the most steps beat one step at every
 # number of epochs; it prints whether more epochs beat fewer at every
-# number of steps, and asserts that at `paper` scale. (With the row's full cpu-scale budget,
-# notebook 01 finds 1 x 3 above 1 x 1.) The CIFAR-10 row is a small
-# fraction of the paper's run (see its notes), so its gain over theta0 is
-# small; the check asserts that it is a gain and that it beats random real
-# images, and asserts the paper's size of gain only at `paper` scale.
+# number of steps, and asserts that at `paper` scale. (With the row's full
+# cpu-scale budget, notebook 01 finds 1 x 3 above 1 x 1.) The CIFAR-10 row
+# is a small fraction of the paper's run (see its notes), so its gain over
+# theta0 is small; the check asserts that it is a gain and that it beats
+# random real images, and asserts the paper's size of gain only at `paper`
+# scale.
 
 # %%
 pivot = grid_table.pivot(index="steps", columns="epochs", values="test accuracy")
