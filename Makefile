@@ -2,7 +2,8 @@
 # environment, .venv, built from pyproject.toml (the one list of dependencies).
 #
 #   make test      unit tests, then the notebooks at smoke scale (nbval)
-#   make figures   run the notebooks and write figures/ (SCALE=smoke|cpu|paper)
+#   make figures   run the notebooks and write figures/ (SCALE=smoke|cpu|paper,
+#                  JOBS=notebooks at once, THREADS=torch threads of each)
 #   make lab       JupyterLab with jupytext pairing (notebooks/*.py <-> .ipynb)
 #   make bench     timing benchmarks (benchmarks/bench.py)
 #   make clean     remove build outputs and caches (never figures/ or results/)
