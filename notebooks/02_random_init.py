@@ -64,6 +64,7 @@ sweep_share = 1.0
 
 # %%
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import seaborn as sns
 
@@ -182,6 +183,7 @@ for ax, row, result, record, accuracies in [
                            "accuracy": [100 * a for a in accuracies]})
     sns.violinplot(data=points, x="method", y="accuracy", ax=ax, color="C0",
                    inner=None, cut=0, alpha=0.35)
+    np.random.seed(seed)  # stripplot jitters with numpy's global generator
     sns.stripplot(data=points, x="method", y="accuracy", ax=ax, color="C0", size=4)
     labels = ["distilled (this run)"]
     if row.paper_accuracy is not None:
