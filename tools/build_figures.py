@@ -152,21 +152,25 @@ def load_estimates(notebooks_dir: Path, build_dir: Path, scale: str) -> dict:
     return estimates
 
 
-def wall_time(stems: list[str], estimates: dict, jobs: int) -> float:
-    """Expected wall-clock seconds of running `stems` with `jobs` at once.
+def startable(waiting, busy, estimates: dict) -> list[str]:
+    """The stems of `waiting` that may start now, longest expected first.
 
-    Follows the order of run_in_parallel: a notebook starts when a job is
-    free and the notebooks of AFTER it waits for are done, longest first.
+    A notebook may start once none of those it waits for (AFTER) is still
+    waiting or busy.
     """
-    waiting = set(stems)
+    ready = [stem for stem in waiting
+             if not any(d in waiting or d in busy for d in AFTER.get(stem, ()))]
+    return sorted(ready, key=lambda stem: -estimates.get(stem, 0.0))
+
+
+def wall_time(stems: list[str], estimates: dict, jobs: int) -> float:
+    """Expected wall-clock seconds of `stems`, `jobs` at once as run_in_parallel."""
+    waiting = dict.fromkeys(stems)  # in order, so that ties break the same way
     running = {}  # stem -> expected end
     now = 0.0
     while waiting or running:
-        ready = [s for s in waiting
-                 if not any(d in waiting or d in running for d in AFTER.get(s, ()))]
-        ready.sort(key=lambda s: -estimates[s])
-        for stem in ready[: jobs - len(running)]:
-            waiting.remove(stem)
+        for stem in startable(waiting, running, estimates)[: jobs - len(running)]:
+            waiting.pop(stem)
             running[stem] = now + estimates[stem]
         now = min(running.values())
         running = {s: end for s, end in running.items() if end > now}
@@ -322,25 +326,23 @@ def describe(error: Exception) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-def add_dependents(todo, sources, build_dir, scale, code_hash) -> list:
-    """`todo` and every notebook that waits (AFTER) for one in it.
+def add_dependents(stale: set, stems: list[str]) -> set:
+    """`stale` and every notebook of `stems` that waits (AFTER) for one in it.
 
     A notebook that reads what another writes is stale when that one runs
     again, even if its own source did not change.
     """
-    stems = {source.stem for source, _, _ in todo}
+    stale = set(stale)
     changed = True
     while changed:
         changed = False
-        for source in sources:
-            if source.stem not in stems and stems & set(AFTER.get(source.stem, ())):
-                print(f"{source.stem}: reads what a notebook to run writes, "
-                      "run again", flush=True)
-                stamp = build_dir / f"{source.stem}.{scale}.stamp"
-                todo.append((source, stamp, notebook_hash(source, scale, code_hash)))
-                stems.add(source.stem)
+        for stem in stems:
+            if stem not in stale and stale & set(AFTER.get(stem, ())):
+                print(f"{stem}: reads what a notebook to run writes, run again",
+                      flush=True)
+                stale.add(stem)
                 changed = True
-    return sorted(todo, key=lambda item: item[0].name)
+    return stale
 
 
 def run_in_turn(todo, args, scale: str, build_dir: Path, finished) -> list:
@@ -376,10 +378,7 @@ def run_in_parallel(todo, args, scale, build_dir, finished, estimates) -> list:
     with concurrent.futures.ProcessPoolExecutor(args.jobs, mp_context=context) as pool:
         while waiting or running:
             busy = {stem for stem, *_ in running.values()}
-            ready = [stem for stem in waiting
-                     if not any(d in waiting or d in busy for d in AFTER.get(stem, ()))]
-            ready.sort(key=lambda stem: -estimates.get(stem, 0.0))
-            for stem in ready[: args.jobs - len(running)]:
+            for stem in startable(waiting, busy, estimates)[: args.jobs - len(running)]:
                 source, stamp, digest = waiting.pop(stem)
                 stamp.unlink(missing_ok=True)
                 print(f"{stem}: running at {scale} scale", flush=True)
@@ -434,18 +433,21 @@ def main(argv=None) -> int:
     args.figures_dir.mkdir(parents=True, exist_ok=True)
     code_hash = package_hash(args.package_dir)
 
-    todo = []
+    entries = {}  # stem -> (source, stamp, digest), in the order of sources
+    stale = set()
     for source in sources:
         stamp = build_dir / f"{source.stem}.{scale}.stamp"
         output = build_dir / f"{source.stem}.{scale}.out.ipynb"
         digest = notebook_hash(source, scale, code_hash)
+        entries[source.stem] = (source, stamp, digest)
         fresh = stamp.is_file() and stamp.read_text().strip() == digest
         if not (fresh and output.is_file()) or args.force:
-            todo.append((source, stamp, digest))
-    todo = add_dependents(todo, sources, build_dir, scale, code_hash)
-    for source in sources:
-        if source.stem not in {s.stem for s, _, _ in todo}:
-            print(f"{source.stem}: unchanged, skipped")
+            stale.add(source.stem)
+    stale = add_dependents(stale, list(entries))
+    for stem in entries:
+        if stem not in stale:
+            print(f"{stem}: unchanged, skipped")
+    todo = [entry for stem, entry in entries.items() if stem in stale]
     estimates = load_estimates(notebooks_dir, build_dir, scale)
     print_estimate([s.stem for s, _, _ in todo], estimates, args.jobs)
     if not todo:
