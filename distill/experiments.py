@@ -226,12 +226,13 @@ def _scales(paper, cpu, smoke):
 
 
 def _mnist(**fields):
-    return Settings(dataset="mnist", model="lenet", step_size_init=0.02, **fields)
+    return Settings(**{"dataset": "mnist", "model": "lenet",
+                       "step_size_init": 0.02, **fields})
 
 
 def _cifar10(**fields):
-    return Settings(dataset="cifar10", model="alexnet", step_size_init=0.001,
-                    **fields)
+    return Settings(**{"dataset": "cifar10", "model": "alexnet",
+                       "step_size_init": 0.001, **fields})
 
 
 def _paper_schedule(epoch):
@@ -390,7 +391,7 @@ EXPERIMENTS = {
                          inits_per_iteration=4, **_paper_schedule(MNIST_EPOCH)),
             cpu=_mnist(init="pretrained", steps=1, epochs=1, iterations=1000,
                        batch_size=256, lr=0.05, lr_decay_every=500,
-                       inits_per_iteration=4).replace(step_size_init=0.03),
+                       inits_per_iteration=4, step_size_init=0.03),
             smoke=_mnist(init="pretrained", steps=1, epochs=1, **_SMOKE),
         ),
         eval_models={"smoke": 2, "cpu": 6, "paper": 200},
