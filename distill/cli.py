@@ -86,6 +86,8 @@ def add_settings_flags(parser):
             kwargs["metavar"] = "yes|no"
         elif isinstance(field.default, tuple):
             kwargs.update(type=float, nargs=len(field.default))
+        elif field.default is None:
+            kwargs["type"] = int  # batch_chunk: None chooses by device
         else:
             kwargs["type"] = type(field.default)
         if field.name in CHOICES:

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 import distill
 from distill import Settings
-from distill.distillation import _Run
+from distill.distillation import _Run, batch_chunk_for
 from distill.unroll import loss_and_grad, unroll, unroll_batch
 
 
@@ -277,6 +277,21 @@ def test_outer_step_vmap_inits_keep_the_gradient(mnist_small):
     looped = one_step_gradients(mnist_small, settings)
     batched = one_step_gradients(mnist_small, settings.replace(vmap_inits=True))
     assert_all_close(looped, batched, rtol=1e-4, atol=1e-7)
+
+
+def test_default_chunk_is_chosen_by_device(mnist_small):
+    auto = TINY.replace(batch_size=300)
+    assert auto.batch_chunk is None
+    assert batch_chunk_for(auto, "cpu") == 128
+    assert batch_chunk_for(auto, "cuda") == 0
+    assert batch_chunk_for(auto.replace(batch_chunk=0), "cpu") == 0
+    assert batch_chunk_for(auto.replace(batch_chunk=50), "cuda") == 50
+
+    # on the CPU the default evaluates 300 real examples as 128 + 128 + 44
+    chunked = one_step_gradients(mnist_small, auto)
+    whole = one_step_gradients(mnist_small, auto.replace(batch_chunk=0))
+    assert_all_close(chunked, whole, rtol=1e-4, atol=1e-7)
+    assert _Run(mnist_small, auto, None, mnist_small.device).batch_chunk == 128
 
 
 def test_truncated_run_learns_only_the_last_steps(mnist_small):
