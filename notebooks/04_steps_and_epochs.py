@@ -275,9 +275,9 @@ plt.show()
 # number of steps, and asserts that at `paper` scale. (With the row's full
 # cpu-scale budget, notebook 01 finds 1 x 3 above 1 x 1.) The CIFAR-10 row
 # is a small fraction of the paper's run (see its notes), so its gain over
-# theta0 is small; the check asserts that it is a gain and that it beats
-# random real images, and asserts the paper's size of gain only at `paper`
-# scale.
+# theta0 stays well below the paper's; the check asserts that it is a gain
+# and that it beats random real images, and asserts the paper's size of
+# gain only at `paper` scale.
 
 # %%
 pivot = grid_table.pivot(index="steps", columns="epochs", values="test accuracy")
