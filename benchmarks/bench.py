@@ -70,15 +70,16 @@ MEMORY_VARIANTS = {
 MEMORY_EXTRA = {
     "truncate10": ((100,), {"truncate": 10}),
 }
-# Time to 90% and 94% test accuracy: MNIST, fixed init, 10 images, one step
-# (one batch of images) applied over 10 epochs, each with its own learned
-# step size; real batch 512, Adam lr 0.05, betas (0.5, 0.999), halved every
-# 1,000 iterations. With this schedule the paper's 1 x 3 needed 7,500
-# iterations to reach 90%, 1 x 10 about 2,000, each 1.6 times as costly; the
-# paper's own schedule (1 x 3, batch 1024, lr 0.01 halved every 2,344)
-# reached 85.8% in the 10 minutes.
-ACCURACY_NAME = "mnist-1x10-fixed"
-ACCURACY = {**MNIST, "steps": 1, "epochs": 10, "batch_size": 512, "lr": 0.05,
+# Time to 90% and 94% test accuracy: MNIST, fixed init, 10 images, 1 step
+# x 3 epochs (the paper's MNIST setting) with the schedule of the row's cpu
+# scale: real batch 512, Adam lr 0.05, betas (0.5, 0.999), halved every 1,000
+# iterations. The paper's own schedule (batch 1024, lr 0.01 halved every
+# 2,344) reached 85.8% in the 10 minutes. 1 step x 10 epochs with this
+# schedule is unstable: one run fell to chance after 750 iterations and
+# stayed below 43% for the 10 minutes; another (one thread) fell to 9% at
+# 1,500, recovered, and reached 92.6% at 5,500.
+ACCURACY_NAME = "mnist-1x3-fixed"
+ACCURACY = {**MNIST, "steps": 1, "epochs": 3, "batch_size": 512, "lr": 0.05,
             "lr_decay_every": 1000, "lr_decay_factor": 0.5,
             "iterations": 10**9}
 THRESHOLDS = (0.90, 0.94)
@@ -91,7 +92,7 @@ ABOUT = {
     "memory": "memory: CIFAR-10 AlexNet (MNIST LeNet with --quick), S steps x "
               "1 epoch, fixed init, real batch 1024; peak = increase over the "
               "resident size after the data are loaded",
-    "accuracy": "accuracy: MNIST LeNet, fixed init, 10 images, 1 step x 10 "
+    "accuracy": "accuracy: MNIST LeNet, fixed init, 10 images, 1 step x 3 "
                 "epochs, real batch 512 (256 with --quick), Adam lr 0.05, "
                 "betas (0.5, 0.999), lr halved every 1000 iterations; test "
                 "accuracy (10,000 images) every 250 iterations (10 with "
@@ -459,22 +460,32 @@ def main(argv=None):
     default = (REPO / "build" / f"bench-{name}-quick.json" if args.quick
                else REPO / "results" / f"bench-{name}.json")
     output = Path(args.output or default)
-    save(output, rows, meta)
+    keys = {case_key(c) for c in plan(args.quick, device)}
+    save(output, rows, meta, keys)
     print(f"\nwritten: {output}", flush=True)
     return 1 if any("error" in row["result"] for row in rows) else 0
 
 
-def save(path, rows, meta):
-    """Write ``rows`` to ``path``, keeping earlier cases that were not re-run."""
-    key = ("section", "name", "variant")
+def case_key(case):
+    """What identifies a case across runs: section, name and variant."""
+    return tuple(case.get(k) for k in ("section", "name", "variant"))
+
+
+def save(path, rows, meta, planned=None):
+    """Write ``rows`` to ``path``, keeping earlier cases that were not re-run.
+
+    Earlier cases whose key is not in ``planned`` (cases the benchmark no
+    longer has) are dropped; None keeps every earlier case.
+    """
     kept = []
     if path.exists():
         try:
             kept = json.loads(path.read_text()).get("cases", [])
         except (ValueError, AttributeError):
             kept = []
-    fresh = {tuple(row[k] for k in key) for row in rows}
-    merged = [c for c in kept if tuple(c.get(k) for k in key) not in fresh]
+    fresh = {case_key(row) for row in rows}
+    merged = [c for c in kept if case_key(c) not in fresh
+              and (planned is None or case_key(c) in planned)]
     merged += [{**row, "date": meta["date"]} for row in rows]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({**meta, "cases": merged}, indent=1) + "\n")

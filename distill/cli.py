@@ -92,6 +92,10 @@ def add_settings_flags(parser):
             kwargs["type"] = type(field.default)
         if field.name in CHOICES:
             kwargs["help"] = "one of " + ", ".join(CHOICES[field.name])
+        if field.name == "batch_chunk":
+            kwargs["help"] = ("real examples per chunk of the real-data loss; 0: "
+                              "the whole batch; default: 128 on the CPU, the "
+                              "whole batch on a GPU")
         parser.add_argument(flag, **kwargs)
 
 

@@ -115,6 +115,18 @@ def test_wall_time_follows_the_schedule(driver, monkeypatch):
     assert driver.wall_time(list(estimates), estimates, 2) == 13.0
 
 
+def test_schedule_starts_what_others_wait_for_first(driver, monkeypatch):
+    # c (10 s) waits for b (5 s); a (12 s) and d (11 s) wait for nothing
+    monkeypatch.setattr(driver, "AFTER", {"c": ("b",)})
+    estimates = {"a": 12.0, "b": 5.0, "c": 10.0, "d": 11.0}
+    assert driver.critical_path("b", estimates) == 15.0
+    assert driver.startable(list(estimates), {}, estimates) == ["b", "a", "d"]
+
+    # two jobs: b | a, then d at 5 s and c at 12 s: 22 s; starting the
+    # longest first (a, d) would put b at 11 s and c at 16 s: 26 s
+    assert driver.wall_time(list(estimates), estimates, 2) == 22.0
+
+
 def test_bad_jobs_is_refused_with_the_reason(driver, tmp_path, capsys):
     with pytest.raises(SystemExit):
         driver.parse_args(["--jobs", "0"])

@@ -152,15 +152,26 @@ def load_estimates(notebooks_dir: Path, build_dir: Path, scale: str) -> dict:
     return estimates
 
 
+def critical_path(stem: str, estimates: dict) -> float:
+    """Expected seconds from the start of `stem` to the end of the last
+    notebook that waits (AFTER), directly or not, for it."""
+    waiting_for_it = [other for other, needs in AFTER.items() if stem in needs]
+    rest = max((critical_path(other, estimates) for other in waiting_for_it),
+               default=0.0)
+    return estimates.get(stem, 0.0) + rest
+
+
 def startable(waiting, busy, estimates: dict) -> list[str]:
-    """The stems of `waiting` that may start now, longest expected first.
+    """The stems of `waiting` that may start now, most urgent first.
 
     A notebook may start once none of those it waits for (AFTER) is still
-    waiting or busy.
+    waiting or busy. The most urgent is the one with the longest expected
+    chain of itself and the notebooks that wait for it (`critical_path`),
+    so that a long notebook others wait for is not started last.
     """
     ready = [stem for stem in waiting
              if not any(d in waiting or d in busy for d in AFTER.get(stem, ()))]
-    return sorted(ready, key=lambda stem: -estimates.get(stem, 0.0))
+    return sorted(ready, key=lambda stem: -critical_path(stem, estimates))
 
 
 def wall_time(stems: list[str], estimates: dict, jobs: int) -> float:
