@@ -108,7 +108,7 @@ def variants(settings):
     return extra
 
 
-def plan(quick, device):
+def plan(quick):
     """The cases to run: dicts with section, name, variant, kind, settings."""
     cases = []
 
@@ -432,7 +432,8 @@ def main(argv=None):
     data_root = (args.data_root or os.environ.get("DISTILL_DATA_ROOT")
                  or str(REPO.parent / "shared" / "data"))
 
-    cases = plan(args.quick, device)
+    planned = plan(args.quick)
+    cases = planned
     wanted = {w for item in args.only for w in item.split(",") if w}
     if wanted:
         cases = [c for c in cases if c["section"] in wanted or c["name"] in wanted]
@@ -460,8 +461,7 @@ def main(argv=None):
     default = (REPO / "build" / f"bench-{name}-quick.json" if args.quick
                else REPO / "results" / f"bench-{name}.json")
     output = Path(args.output or default)
-    keys = {case_key(c) for c in plan(args.quick, device)}
-    save(output, rows, meta, keys)
+    save(output, rows, meta, {case_key(c) for c in planned})
     print(f"\nwritten: {output}", flush=True)
     return 1 if any("error" in row["result"] for row in rows) else 0
 

@@ -31,6 +31,11 @@ CHOICES = {
     "dataset": DATASETS, "model": tuple(MODELS), "init": INIT_MODES,
     "initializer": INITS, "image_init": ("noise", "real"),
 }
+HELP = {
+    "batch_chunk": "real examples per chunk of the real-data loss; 0: the "
+                   "whole batch; default: 128 on the CPU, the whole batch on "
+                   "a GPU",
+}
 
 
 def choose_device(name):
@@ -92,10 +97,8 @@ def add_settings_flags(parser):
             kwargs["type"] = type(field.default)
         if field.name in CHOICES:
             kwargs["help"] = "one of " + ", ".join(CHOICES[field.name])
-        if field.name == "batch_chunk":
-            kwargs["help"] = ("real examples per chunk of the real-data loss; 0: "
-                              "the whole batch; default: 128 on the CPU, the "
-                              "whole batch on a GPU")
+        if field.name in HELP:
+            kwargs["help"] = HELP[field.name]
         parser.add_argument(flag, **kwargs)
 
 

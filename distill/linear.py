@@ -393,7 +393,7 @@ def distill_linear(data, m, init="random", iterations=500, lr=0.01,
         lr_decay_every=lr_decay_every,
         step_size_init=step_size_init or k / 2, image_init="real",
         learn_labels=True, seed=seed,
-        batch_chunk=0,  # a linear model: chunks would only add overhead
+        batch_chunk=0,  # as the committed figures were made (float rounding)
     )
     return distill(data, settings, progress=progress)
 

@@ -101,7 +101,7 @@ def toy_settings(m, init="fixed", model="quadratic", steps=1, epochs=1,
         images_per_class=m, steps=steps, epochs=epochs, iterations=iterations,
         batch_size=batch_size, lr=lr, step_size_init=step_size_init,
         image_init="real", learn_labels=True, seed=seed,
-        batch_chunk=0,  # inputs of one number: chunks would only add overhead
+        batch_chunk=0,  # as the committed figures were made (float rounding)
     )
 
 
