@@ -19,10 +19,16 @@ cases of an earlier file that were not re-run are kept; ``--quick`` writes
 ``build/bench-<device>-quick.json`` instead).
 
 Variants: ``default`` is ``Settings()`` as it is (on the CPU the real batch
-in chunks of 128, see ``distill.distillation.batch_chunk_for``);
-``whole-batch`` evaluates the real batch at once (``batch_chunk=0``, the
-default on a GPU), for comparison; ``vmap`` runs several initializations
-together. None of them changes the mathematics.
+in chunks of 128, see ``distill.distillation.batch_chunk_for``), with the
+package's malloc setting (freed memory kept for reuse, see
+``distill.allocator``); ``whole-batch`` evaluates the real batch at once
+(``batch_chunk=0``, the default on a GPU), for comparison;
+``system-malloc`` is the default with the system's malloc behaviour
+(``DISTILL_KEEP_FREED_MEMORY=0``); ``vmap`` runs several initializations
+together. None of them changes the mathematics. Before the baseline of the
+peak memory is taken, free heap pages are handed back to the system
+(``malloc_trim``), so memory kept from loading the data is not counted as
+room for the case.
 
 NOTE: timings are only as good as the machine is quiet. The table records
 the load average around each case; with other processes running, fewer
@@ -65,7 +71,12 @@ MEMORY_VARIANTS = {
     "checkpoint": {"checkpoint_unroll": True},
     "plain, whole-batch": {"batch_chunk": 0},
     "checkpoint, whole-batch": {"checkpoint_unroll": True, "batch_chunk": 0},
+    "plain, system-malloc": {},
 }
+# variant -> environment of its worker: the system's malloc behaviour
+SYSTEM_MALLOC = {"DISTILL_KEEP_FREED_MEMORY": "0"}
+VARIANT_ENV = {"system-malloc": SYSTEM_MALLOC,
+               "plain, system-malloc": SYSTEM_MALLOC}
 # extra point: truncated back-propagation
 MEMORY_EXTRA = {
     "truncate10": ((100,), {"truncate": 10}),
@@ -102,7 +113,8 @@ ABOUT = {
 
 def variants(settings):
     """Variant name -> extra settings for a speed case."""
-    extra = {"default": {}, "whole-batch": {"batch_chunk": 0}}
+    extra = {"default": {}, "whole-batch": {"batch_chunk": 0},
+             "system-malloc": {}}
     if settings.get("inits_per_iteration", 1) > 1:
         extra["vmap"] = {"vmap_inits": True}
     return extra
@@ -114,7 +126,8 @@ def plan(quick):
 
     def add(section, name, variant, settings, **run):
         cases.append({"section": section, "name": name, "variant": variant,
-                      "settings": settings, **run})
+                      "settings": settings, "env": VARIANT_ENV.get(variant, {}),
+                      **run})
 
     if quick:
         add("speed", "mnist-1x1-fixed", "default", SPEED["mnist-1x1-fixed"],
@@ -166,6 +179,7 @@ class PeakMemory:
         import gc
 
         import torch
+        from distill import allocator
 
         self.device = device
         gc.collect()
@@ -176,6 +190,7 @@ class PeakMemory:
             self.how = "torch.cuda.max_memory_allocated"
             return
         self.how = "VmHWM"
+        allocator.release_free_memory()
         try:  # reset the peak resident size to the current one
             with open("/proc/self/clear_refs", "w") as handle:
                 handle.write("5")
@@ -220,7 +235,8 @@ def worker(case):
 
     memory = PeakMemory(device)
     run = _Run(data, settings, None, device)
-    result = {"load_before": os.getloadavg()[0]}
+    result = {"load_before": os.getloadavg()[0],
+              "freed_memory_kept": distill.allocator.is_applied()}
     if case["section"] == "accuracy":
         result.update(_accuracy(run, data, case, synchronize, tqdm))
     else:
@@ -302,6 +318,7 @@ def run_case(case):
     """Run ``case`` in a fresh interpreter; its result, or an error entry."""
     env = dict(os.environ)
     env["OMP_NUM_THREADS"] = str(case["threads"])
+    env.update(case.get("env", {}))
     command = [sys.executable, "-m", "benchmarks.bench", "--worker",
                json.dumps(case)]
     completed = subprocess.run(command, cwd=REPO, env=env, stdout=subprocess.PIPE,
@@ -363,8 +380,10 @@ def format_table(rows, header):
     lines.append("")
     notes = [ABOUT[section] for section in sections if section in ABOUT]
     notes.append("variants: default = Settings() as is (on the CPU the real "
-                 "batch in chunks of 128); whole-batch = batch_chunk 0 (the "
-                 "default on a GPU); vmap = vmap_inits")
+                 "batch in chunks of 128, freed memory kept for reuse); "
+                 "whole-batch = batch_chunk 0 (the default on a GPU); "
+                 "system-malloc = the system's malloc behaviour "
+                 "(DISTILL_KEEP_FREED_MEMORY=0); vmap = vmap_inits")
     lines += [textwrap.fill(note, 88, subsequent_indent="  ") for note in notes]
     return "\n".join(lines)
 

@@ -16,5 +16,11 @@ from .distillation import Settings, Distilled, distill, INIT_MODES
 from .evaluation import evaluate, evaluate_inits, held_out_inits, summarize
 from .training import train_network, train_networks
 from . import linear, toy  # closed-form linear analysis; 1-D toy models
+from . import allocator
 from .pool import make_pool, save_pool, load_pool
 from .baselines import BASELINE_KINDS, run_baseline
+
+# reuse freed CPU memory instead of faulting it back in every outer
+# iteration; DISTILL_KEEP_FREED_MEMORY=0 opts out (see distill.allocator)
+if allocator.enabled_by_environment():
+    allocator.keep_freed_memory()

@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -180,6 +182,42 @@ table = pd.DataFrame(rows)
 table
 
 # %% [markdown]
+# ### Rows run at paper scale
+#
+# A paper-scale run has baselines of its own, computed at the same scale
+# (the paper's outer iterations, real batch and evaluation networks).
+# Only the rows that have such a file are listed, with the device that ran
+# them.
+
+
+# %%
+def paper_scale_table(found):
+    """One line per row with a paper-scale record; None when there is none."""
+    lines = []
+    for name, experiment in EXPERIMENTS.items():
+        record = found.get((name, "paper"))
+        if record is None:
+            continue
+        line = {
+            "row": name,
+            "paper": paper_text(experiment),
+            "ours, before": before(record),
+            "ours (paper scale)": ours(record),
+        }
+        for kind, short in SHORT.items():
+            line[short] = baseline_text(record, kind)
+        line["device"] = record.get("device", "")
+        line["minutes"] = f"{record.get('seconds_total', 0) / 60:.1f}"
+        lines.append(line)
+    return pd.DataFrame(lines) if lines else None
+
+
+paper_table = paper_scale_table(results)
+print("no paper-scale result yet" if paper_table is None
+      else f"{len(paper_table)} row(s) at paper scale")
+paper_table
+
+# %% [markdown]
 # The same table in markdown, for the README (written to
 # `results/README.md` at cpu and paper scale).
 
@@ -219,6 +257,12 @@ readme = "\n".join([
     "",
     markdown_table(table),
     "",
+] + ([] if paper_table is None else [
+    "Rows run at paper scale, with baselines at the same scale:",
+    "",
+    markdown_table(paper_table),
+    "",
+]) + [
     "What the cpu scale changes, per row:",
     "",
     reductions(results),
@@ -294,14 +338,16 @@ def best_baseline(record, trained_only=False):
     return kind, candidates[kind]
 
 
-for name in EXPERIMENTS:
-    record = results.get((name, "cpu"))
+for name, which in [(n, w) for w in TABLE_SCALES for n in EXPERIMENTS]:
+    record = results.get((name, which))
     if record is None:
-        print(f"{name}: no cpu result")
+        if which == "cpu":
+            print(f"{name}: no cpu result")
         continue
+    label = f"{name} ({which})"
     if "attack_success" in record:
         base = record["baselines"].get("random_real")
-        print(f"{name}: class 0 read as 1 in {record['attack_success']:.1%} of "
+        print(f"{label}: class 0 read as 1 in {record['attack_success']:.1%} of "
               f"test 0s (before: {record['attack_success_before']:.1%}); other "
               f"classes {record['other_accuracy']:.1%} (before: "
               f"{record['other_accuracy_before']:.1%})"
@@ -310,7 +356,7 @@ for name in EXPERIMENTS:
         continue
     best = best_baseline(record)
     best_trained = best_baseline(record, trained_only=True)
-    print(f"{name}: {record['test_accuracy']:.1%} (before "
+    print(f"{label}: {record['test_accuracy']:.1%} (before "
           f"{record['test_accuracy_before']:.1%}); best baseline "
           f"{BASELINE_TITLES[best[0]]} {best[1]:.1%}; best trained baseline "
           f"{BASELINE_TITLES[best_trained[0]]} {best_trained[1]:.1%}")
