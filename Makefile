@@ -31,8 +31,10 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 1)
 # extra arguments for jupyter lab, e.g. LAB_ARGS="--no-browser --port 8890"
 LAB_ARGS ?=
 
-# settings for tests: no progress bars, no windows, notebooks at smoke scale
-TEST_ENV := TQDM_DISABLE=1 MPLBACKEND=Agg
+# settings for tests: no progress bars, no windows, one torch thread (spinning
+# threads that wait on each other make a loaded machine many times slower),
+# notebooks at smoke scale
+TEST_ENV := TQDM_DISABLE=1 MPLBACKEND=Agg OMP_NUM_THREADS=1
 # (and write their figures, runs and results under build/, never into the
 # committed figures/ and results/)
 NB_BUILD := $(CURDIR)/build/smoke

@@ -1,7 +1,7 @@
 """Time and memory of one outer iteration; memory against unrolled steps;
 time to a test accuracy.
 
-    python -m benchmarks.bench                   # the whole table (~25 min, CPU)
+    python -m benchmarks.bench                   # the whole table (~30 min, CPU)
     python -m benchmarks.bench --quick           # smoke check, smallest cases
     python -m benchmarks.bench --only speed      # a section, or one case by name
     python -m benchmarks.bench --only mnist-1x1-fixed --threads 1
@@ -25,7 +25,11 @@ package's malloc setting (freed memory kept for reuse, see
 (``batch_chunk=0``, the default on a GPU), for comparison;
 ``system-malloc`` is the default with the system's malloc behaviour
 (``DISTILL_KEEP_FREED_MEMORY=0``); ``vmap`` runs several initializations
-together. None of them changes the mathematics. Before the baseline of the
+together; ``reference`` is the textbook computation of
+``benchmarks/reference.py`` (one backward pass through everything, whole
+batch, ordinary layers, system malloc), timed beside the others so that the
+speed-up is measured in one run on one machine. None of them changes the
+mathematics. Before the baseline of the
 peak memory is taken, free heap pages are handed back to the system
 (``malloc_trim``), so memory kept from loading the data is not counted as
 room for the case.
@@ -37,6 +41,7 @@ OpenMP threads that wait on each other spin.
 """
 
 import argparse
+import functools
 import json
 import os
 import re
@@ -76,7 +81,8 @@ MEMORY_VARIANTS = {
 # variant -> environment of its worker: the system's malloc behaviour
 SYSTEM_MALLOC = {"DISTILL_KEEP_FREED_MEMORY": "0"}
 VARIANT_ENV = {"system-malloc": SYSTEM_MALLOC,
-               "plain, system-malloc": SYSTEM_MALLOC}
+               "plain, system-malloc": SYSTEM_MALLOC,
+               "reference": SYSTEM_MALLOC}
 # extra point: truncated back-propagation
 MEMORY_EXTRA = {
     "truncate10": ((100,), {"truncate": 10}),
@@ -114,7 +120,7 @@ ABOUT = {
 def variants(settings):
     """Variant name -> extra settings for a speed case."""
     extra = {"default": {}, "whole-batch": {"batch_chunk": 0},
-             "system-malloc": {}}
+             "system-malloc": {}, "reference": {"batch_chunk": 0}}
     if settings.get("inits_per_iteration", 1) > 1:
         extra["vmap"] = {"vmap_inits": True}
     return extra
@@ -233,6 +239,8 @@ def worker(case):
 
     from tqdm.auto import tqdm
 
+    from benchmarks import reference
+
     memory = PeakMemory(device)
     run = _Run(data, settings, None, device)
     result = {"load_before": os.getloadavg()[0],
@@ -240,11 +248,14 @@ def worker(case):
     if case["section"] == "accuracy":
         result.update(_accuracy(run, data, case, synchronize, tqdm))
     else:
+        step = run.outer_step
+        if case["variant"] == "reference":
+            step = functools.partial(reference.reference_step, run)
         total = case["warmup"] + case["iterations"]
         times = []
         for _ in tqdm(range(total), desc=case["name"], leave=False):
             start = time.perf_counter()
-            run.outer_step()
+            step()
             synchronize()
             times.append(time.perf_counter() - start)
         timed = times[case["warmup"]:]
@@ -299,6 +310,28 @@ def device_name(device):
 
     name = torch.cuda.get_device_name(torch.device(device))
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def matmul_gflops(threads, size=1024, repeats=20):
+    """Float32 matrix-product speed of this machine now, a yardstick.
+
+    Build machines of the same kind differ from day to day; the figure in
+    the header tells two runs of the table apart.
+    """
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        a = torch.randn(size, size, generator=torch.Generator().manual_seed(0))
+        a @ a  # warm-up
+        start = time.perf_counter()
+        for _ in range(repeats):
+            a @ a
+        seconds = time.perf_counter() - start
+    finally:
+        torch.set_num_threads(previous)
+    return round(2 * size**3 * repeats / seconds / 1e9, 1)
 
 
 def cpu_model():
@@ -383,7 +416,10 @@ def format_table(rows, header):
                  "batch in chunks of 128, freed memory kept for reuse); "
                  "whole-batch = batch_chunk 0 (the default on a GPU); "
                  "system-malloc = the system's malloc behaviour "
-                 "(DISTILL_KEEP_FREED_MEMORY=0); vmap = vmap_inits")
+                 "(DISTILL_KEEP_FREED_MEMORY=0); vmap = vmap_inits; "
+                 "reference = the textbook computation of benchmarks/reference.py "
+                 "(one backward pass through everything, whole batch, ordinary "
+                 "layers, system malloc): the same mathematics, for comparison")
     lines += [textwrap.fill(note, 88, subsequent_indent="  ") for note in notes]
     return "\n".join(lines)
 
@@ -391,12 +427,15 @@ def format_table(rows, header):
 def header_lines(meta):
     """The lines above the table: device, torch, threads, load."""
     load = meta.get("load_at_start")
+    gflops = meta.get("matmul_gflops")
+    speed = (f"; float32 matrix product at {gflops} GFLOP/s on these threads"
+             if gflops else "")
     return [
         f"device: {meta['device']} ({meta.get('device_detail', '')}), torch "
         f"{meta['torch']}, {meta['threads']} threads per worker, "
         f"{meta['cores']} cores; one fresh process per case; {meta['date']}",
         f"load average at start: {load if load is not None else '?'} (the "
-        "load column: 1-minute load average before and after each case)",
+        f"load column: 1-minute load average before and after each case){speed}",
         "",
     ]
 
@@ -468,6 +507,7 @@ def main(argv=None):
         "torch": torch.__version__, "threads": args.threads,
         "cores": os.cpu_count(), "quick": args.quick,
         "load_at_start": round(os.getloadavg()[0], 2),
+        "matmul_gflops": matmul_gflops(args.threads) if device == "cpu" else None,
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     rows = []
