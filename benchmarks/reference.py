@@ -73,24 +73,9 @@ def reference_step(run):
     """One outer iteration of ``run`` computed by :func:`reference_gradients`.
 
     Draws the real batch and the initializations exactly as
-    ``run.outer_step()`` does (same random stream), takes the Adam step and
-    returns the real-data loss before it.
+    ``run.outer_step()`` does (same random stream), takes the same Adam
+    step and returns the real-data loss before it.
     """
-    settings, data = run.settings, run.data
-    index = torch.randint(
-        len(data.x_train), (settings.batch_size,), generator=run.generator
-    ).to(data.device)
-    x_real, y_real = data.x_train[index], data.y_train[index]
-    thetas = [run.draw_theta0() for _ in range(settings.inits_per_iteration)]
-
+    x_real, y_real, thetas = run.draw_batch()
     loss, grads = reference_gradients(run, x_real, y_real, thetas)
-
-    run.optimizer.zero_grad(set_to_none=True)
-    for v, g in zip(run.variables, grads):
-        v.grad = g
-    for group in run.optimizer.param_groups:
-        group["lr"] = run.outer_lr()
-    run.optimizer.step()
-    run.iteration += 1
-    run.history["loss"].append(loss)
-    return loss
+    return run.take_step(grads, loss)

@@ -484,12 +484,8 @@ class _Run:
         result is bit for bit that of back-propagating the real loss through
         everything at once.
         """
-        data, settings = self.data, self.settings
-        index = torch.randint(
-            len(data.x_train), (settings.batch_size,), generator=self.generator
-        ).to(data.device)
-        x_real, y_real = data.x_train[index], data.y_train[index]
-        thetas = [self.draw_theta0() for _ in range(settings.inits_per_iteration)]
+        settings = self.settings
+        x_real, y_real, thetas = self.draw_batch()
         count = len(thetas)
 
         eta = self.step_sizes()  # (E, S), a function of step_sizes_raw
@@ -553,6 +549,23 @@ class _Run:
         if not (finite and math.isfinite(total)):
             raise FloatingPointError(total)
 
+        return self.take_step(grads, total)
+
+    def draw_batch(self):
+        """The real batch and the theta0 draws of one iteration, in that order.
+
+        Returns ``(x_real, y_real, thetas)``: (n, *input_shape), (n,) and a
+        list of ``inits_per_iteration`` weight dicts.
+        """
+        data, settings = self.data, self.settings
+        index = torch.randint(
+            len(data.x_train), (settings.batch_size,), generator=self.generator
+        ).to(data.device)
+        thetas = [self.draw_theta0() for _ in range(settings.inits_per_iteration)]
+        return data.x_train[index], data.y_train[index], thetas
+
+    def take_step(self, grads, loss):
+        """One Adam step from ``grads`` (one per variable); records ``loss``."""
         self.optimizer.zero_grad(set_to_none=True)
         for v, g in zip(self.variables, grads):
             v.grad = g
@@ -560,8 +573,8 @@ class _Run:
             group["lr"] = self.outer_lr()
         self.optimizer.step()
         self.iteration += 1
-        self.history["loss"].append(total)
-        return total
+        self.history["loss"].append(loss)
+        return loss
 
     def result(self):
         with torch.no_grad():
