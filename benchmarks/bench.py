@@ -371,6 +371,9 @@ def format_table(rows, header):
     lines = list(header)
     columns = ("section", "case", "variant", "s/iter", "min s", "peak MB",
                "load", "notes")
+    # case name -> median of its textbook computation, for the speed-ups
+    textbook = {row["name"]: row["result"]["median"] for row in rows
+                if row["variant"] == "reference" and "median" in row["result"]}
     table = []
     for row in rows:
         result = row["result"]
@@ -400,6 +403,9 @@ def format_table(rows, header):
             median, minimum = _seconds(result["median"]), _seconds(result["min"])
             timed = len(result["seconds"]) - result["warmup"]
             notes = f"median of {timed}, {result['warmup']} warm-up"
+            if row["name"] in textbook and row["variant"] != "reference":
+                ratio = textbook[row["name"]] / result["median"]
+                notes += f"; {ratio:.2f}x the reference"
         table.append((row["section"], row["name"], row["variant"], median,
                       minimum, peak, load, notes))
     widths = [max(len(str(r[i])) for r in table + [columns])
