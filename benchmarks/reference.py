@@ -27,7 +27,7 @@ vector at every step, so it is, if anything, faster than the original.
 import torch
 import torch.nn.functional as F
 
-from distill.unroll import forward
+from distill.unroll import forward, gradient_step
 
 
 def reference_gradients(run, x_real, y_real, thetas):
@@ -49,19 +49,15 @@ def reference_gradients(run, x_real, y_real, thetas):
     total = 0.0
     for theta0 in thetas:
         eta = F.softplus(run.step_sizes_raw)  # (E, S)
-        theta = {k: v.detach().clone().requires_grad_() for k, v in theta0.items()}
+        # draw_theta0 hands out detached tensors: leaves of this graph
+        theta = {k: v.requires_grad_() for k, v in theta0.items()}
         for epoch in range(settings.epochs):
             for step in range(settings.steps):
-                # x: (m, *input_shape) of this step
-                out = forward(run.model, theta, run.x[step])
-                inner = run.loss_fn(out, run.y[step])
-                inner_grads = torch.autograd.grad(
-                    inner, tuple(theta.values()), create_graph=True
+                # run.x[step]: (m, *input_shape), the images of this step
+                theta = gradient_step(
+                    run.model, theta, run.x[step], run.y[step],
+                    eta[epoch, step], run.loss_fn, create_graph=True,
                 )
-                theta = {
-                    name: p - eta[epoch, step] * g
-                    for (name, p), g in zip(theta.items(), inner_grads)
-                }
         loss = run.loss_fn(forward(run.model, theta, x_real), y_real) / count
         for g, d in zip(grads, torch.autograd.grad(loss, run.variables)):
             g += d
