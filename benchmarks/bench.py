@@ -12,7 +12,10 @@ memory is its own. CPU: the peak resident set size (``VmHWM``, reset through
 is not available) minus the resident size at that moment. CUDA:
 ``torch.cuda.max_memory_allocated`` minus what is allocated after loading.
 Seconds per outer iteration: median and minimum of the timed iterations,
-after warm-up ones. The table goes to stdout, progress bars to stderr (tqdm;
+after warm-up ones. The speed cases run in rounds: in each round every
+variant of a case gets one worker, in turn, so that a machine whose speed
+drifts over minutes slows all variants alike; a variant's speed-up over the
+reference is the median over rounds of the ratio within a round. The table goes to stdout, progress bars to stderr (tqdm;
 ``TQDM_DISABLE=1`` hides them), and everything to
 ``results/bench-<device>.json`` (device ``cpu`` or the CUDA name as a slug;
 cases of an earlier file that were not re-run are kept; ``--quick`` writes
@@ -147,10 +150,14 @@ def plan(quick):
 
     for name, settings in SPEED.items():
         big = settings["dataset"] == "cifar10"
-        run = {"warmup": 1, "iterations": 4} if big else {"warmup": 2,
-                                                          "iterations": 9}
-        for variant, extra in variants(settings).items():
-            add("speed", name, variant, {**settings, **extra}, **run)
+        rounds, run = ((2, {"warmup": 1, "iterations": 2}) if big
+                       else (3, {"warmup": 2, "iterations": 3}))
+        # the variants take turns, one worker each per round, so that a
+        # machine whose speed drifts slows all of them alike
+        for number in range(rounds):
+            for variant, extra in variants(settings).items():
+                add("speed", name, variant, {**settings, **extra}, round=number,
+                    **run)
     for steps in MEMORY_STEPS:
         for variant, extra in MEMORY_VARIANTS.items():
             add("memory", f"cifar10-{steps}x1-fixed", variant,
@@ -362,6 +369,58 @@ def run_case(case):
     return json.loads(lines[-1])
 
 
+def merge_rounds(rows):
+    """One row per case: the rounds of a speed case put together.
+
+    The merged result keeps every round's timings (``rounds``: seconds,
+    warm-up and median of each) and gives the median and minimum over all
+    timed iterations, the largest peak, the load before the first round
+    and after the last. A round that failed makes the case an error.
+    """
+    groups = {}
+    for row in rows:
+        groups.setdefault(case_key(row), []).append(row)
+    merged = []
+    for group in groups.values():
+        if len(group) == 1 and "round" not in group[0]:
+            merged.append(group[0])
+            continue
+        results = [row["result"] for row in group]
+        first = {k: v for k, v in group[0].items() if k not in ("round", "result")}
+        errors = [r["error"] for r in results if "error" in r]
+        if errors:
+            merged.append({**first, "result": {"error": errors[0]}})
+            continue
+        timed = [t for r in results for t in r["seconds"][r["warmup"]:]]
+        result = {
+            "rounds": [{"seconds": r["seconds"], "warmup": r["warmup"],
+                        "median": r["median"]} for r in results],
+            "median": statistics.median(timed), "min": min(timed),
+            "timed": len(timed), "warmup": results[0]["warmup"],
+            "peak_bytes": max(r["peak_bytes"] for r in results),
+            "memory_measure": results[0]["memory_measure"],
+            "load_before": results[0]["load_before"],
+            "load_after": results[-1]["load_after"],
+            "freed_memory_kept": results[0]["freed_memory_kept"],
+        }
+        merged.append({**first, "result": result})
+    return merged
+
+
+def speedup(reference, result):
+    """How many times faster ``result`` is than ``reference``, and how measured.
+
+    With rounds on both sides, the median over rounds of the ratio of the
+    two medians of the same round (the variants of a round ran one after the
+    other); otherwise the ratio of the overall medians.
+    """
+    ours, theirs = result.get("rounds"), reference.get("rounds")
+    if ours and theirs and len(ours) == len(theirs):
+        ratios = [a["median"] / b["median"] for a, b in zip(theirs, ours)]
+        return statistics.median(ratios), f"median of {len(ratios)} rounds"
+    return reference["median"] / result["median"], "overall medians"
+
+
 def _seconds(value):
     return f"{value:.3f}" if value < 10 else f"{value:.1f}"
 
@@ -371,8 +430,8 @@ def format_table(rows, header):
     lines = list(header)
     columns = ("section", "case", "variant", "s/iter", "min s", "peak MB",
                "load", "notes")
-    # case name -> median of its textbook computation, for the speed-ups
-    textbook = {row["name"]: row["result"]["median"] for row in rows
+    # case name -> result of its textbook computation, for the speed-ups
+    textbook = {row["name"]: row["result"] for row in rows
                 if row["variant"] == "reference" and "median" in row["result"]}
     table = []
     for row in rows:
@@ -401,11 +460,16 @@ def format_table(rows, header):
             notes = "; ".join(parts)
         else:
             median, minimum = _seconds(result["median"]), _seconds(result["min"])
-            timed = len(result["seconds"]) - result["warmup"]
-            notes = f"median of {timed}, {result['warmup']} warm-up"
+            if "rounds" in result:
+                notes = (f"median of {result['timed']} in "
+                         f"{len(result['rounds'])} rounds, {result['warmup']} "
+                         "warm-up each")
+            else:
+                timed = len(result["seconds"]) - result["warmup"]
+                notes = f"median of {timed}, {result['warmup']} warm-up"
             if row["name"] in textbook and row["variant"] != "reference":
-                ratio = textbook[row["name"]] / result["median"]
-                notes += f"; {ratio:.2f}x the reference"
+                ratio, how = speedup(textbook[row["name"]], result)
+                notes += f"; {ratio:.2f}x the reference ({how})"
         table.append((row["section"], row["name"], row["variant"], median,
                       minimum, peak, load, notes))
     widths = [max(len(str(r[i])) for r in table + [columns])
@@ -522,6 +586,7 @@ def main(argv=None):
                 "data_root": data_root}
         rows.append({**case, "result": run_case(case)})
 
+    rows = merge_rounds(rows)
     print(format_table(rows, header_lines(meta)), flush=True)
     default = (REPO / "build" / f"bench-{name}-quick.json" if args.quick
                else REPO / "results" / f"bench-{name}.json")
