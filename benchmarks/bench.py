@@ -129,8 +129,12 @@ def variants(settings):
     return extra
 
 
-def plan(quick):
-    """The cases to run: dicts with section, name, variant, kind, settings."""
+def plan(quick, rounds=None):
+    """The cases to run: dicts with section, name, variant, kind, settings.
+
+    ``rounds`` overrides the number of rounds of every speed case (by
+    default 3 for MNIST and 2 for CIFAR-10).
+    """
     cases = []
 
     def add(section, name, variant, settings, **run):
@@ -150,11 +154,11 @@ def plan(quick):
 
     for name, settings in SPEED.items():
         big = settings["dataset"] == "cifar10"
-        rounds, run = ((2, {"warmup": 1, "iterations": 2}) if big
-                       else (3, {"warmup": 2, "iterations": 3}))
+        count, run = ((2, {"warmup": 1, "iterations": 2}) if big
+                      else (3, {"warmup": 2, "iterations": 3}))
         # the variants take turns, one worker each per round, so that a
         # machine whose speed drifts slows all of them alike
-        for number in range(rounds):
+        for number in range(rounds or count):
             for variant, extra in variants(settings).items():
                 add("speed", name, variant, {**settings, **extra}, round=number,
                     **run)
@@ -525,6 +529,9 @@ def parse_args(argv):
                         help="torch threads per worker (default: the cores, "
                         f"{os.cpu_count()})")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--rounds", type=int, default=None,
+                        help="rounds of each speed case, every variant once "
+                        "per round (default: 3 for MNIST, 2 for CIFAR-10)")
     parser.add_argument("--data-root", default=None,
                         help="data folder (default: $DISTILL_DATA_ROOT, else "
                         "../shared/data beside the repository)")
@@ -557,10 +564,13 @@ def main(argv=None):
     if args.threads < 1:
         print("error: --threads must be 1 or more", file=sys.stderr)
         return 2
+    if args.rounds is not None and args.rounds < 1:
+        print("error: --rounds must be 1 or more", file=sys.stderr)
+        return 2
     data_root = (args.data_root or os.environ.get("DISTILL_DATA_ROOT")
                  or str(REPO.parent / "shared" / "data"))
 
-    planned = plan(args.quick)
+    planned = plan(args.quick, args.rounds)
     cases = planned
     wanted = {w for item in args.only for w in item.split(",") if w}
     if wanted:

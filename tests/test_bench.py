@@ -103,3 +103,12 @@ def test_the_table_shows_the_rounds_and_the_speedup():
 
     assert "median of 1 in 1 rounds, 1 warm-up each" in table
     assert "2.00x the reference (median of 1 rounds)" in table
+
+
+def test_rounds_can_be_set_for_every_speed_case():
+    cases = [c for c in bench.plan(quick=False, rounds=1) if c["section"] == "speed"]
+
+    assert {c["round"] for c in cases} == {0}
+    for name, settings in bench.SPEED.items():
+        variants = [c["variant"] for c in cases if c["name"] == name]
+        assert variants == list(bench.variants(settings))

@@ -54,7 +54,7 @@ torch.cuda.get_device_name())"
     } > "$OUT/device.txt" 2>&1
 
     timeout "${BENCH_SECONDS:-150}" python3 -m benchmarks.bench --device cuda \
-        --only mnist-1x1-fixed,mnist-10x3-fixed,mnist-10x3-random4 \
+        --rounds 1 --only mnist-1x1-fixed,mnist-10x3-fixed,mnist-10x3-random4 \
         > "$OUT/bench.log" 2>&1
     echo "benchmark: status $?" >> "$OUT/device.txt"
     cp results/bench-*.json "$OUT/" 2>/dev/null
