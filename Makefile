@@ -5,7 +5,7 @@
 #   make figures   run the notebooks and write figures/ (SCALE=smoke|cpu|paper,
 #                  JOBS=notebooks at once, THREADS=torch threads of each)
 #   make lab       JupyterLab with jupytext pairing (notebooks/*.py <-> .ipynb)
-#   make bench     timing benchmarks (benchmarks/bench.py)
+#   make bench     timing benchmarks (benchmarks/bench.py; BENCH_ARGS=...)
 #   make clean     remove build outputs and caches (never figures/ or results/)
 #
 # Data: the loaders read DISTILL_DATA_ROOT, which make passes through from the
@@ -28,6 +28,8 @@ ARGS ?=
 THREADS ?= 1
 # notebooks run at once by make figures (each on THREADS threads): one per core
 JOBS ?= $(shell nproc 2>/dev/null || echo 1)
+# extra arguments for benchmarks/bench.py, e.g. BENCH_ARGS="--only accuracy"
+BENCH_ARGS ?=
 # extra arguments for jupyter lab, e.g. LAB_ARGS="--no-browser --port 8890"
 LAB_ARGS ?=
 
@@ -79,11 +81,7 @@ lab: $(STAMP)
 	$(VENV)/bin/jupyter lab $(LAB_ARGS)
 
 bench: $(STAMP)
-	@if [ -f benchmarks/bench.py ]; then \
-		echo "$(PY) -m benchmarks.bench"; $(PY) -m benchmarks.bench; \
-	else \
-		echo "benchmarks/bench.py does not exist yet: nothing to run"; \
-	fi
+	$(PY) -m benchmarks.bench $(BENCH_ARGS)
 
 clean:
 	rm -rf build/ .pytest_cache/ *.egg-info/ .ipynb_checkpoints/

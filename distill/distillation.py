@@ -57,7 +57,14 @@ class Settings:
         steps: S, inner gradient steps, each with its own distilled batch.
         epochs: E, passes over the S steps, each with its own step sizes.
         iterations: outer iterations T.
-        batch_size: real examples per outer iteration.
+        batch_size: real examples per outer iteration (the first
+            iterations' when the batch grows).
+        batch_size_double_every: iterations between doublings of the real
+            batch (0: never). A batch that grows as the run goes on gives
+            fast, noisy iterations at first and a steadier gradient later,
+            as a decaying step size does; see :meth:`batch_size_at`.
+        batch_size_max: the largest real batch the doublings reach (0 when
+            the batch does not grow).
         inits_per_iteration: theta0 draws per iteration (random/pretrained).
         lr: Adam's step size on the distilled data and step sizes.
         betas: Adam's betas.
@@ -97,6 +104,8 @@ class Settings:
     epochs: int = 1
     iterations: int = 500
     batch_size: int = 1024
+    batch_size_double_every: int = 0
+    batch_size_max: int = 0
     inits_per_iteration: int = 1
     lr: float = 0.01
     betas: tuple = (0.5, 0.999)
@@ -158,6 +167,7 @@ class Settings:
                 "lr_decay_every must be 0 (never) or a positive number of "
                 f"iterations, got {self.lr_decay_every}"
             )
+        self._validate_batch_growth()
         zero_means = {"truncate": "every step", "batch_chunk": "the whole batch"}
         for name, meaning in zero_means.items():
             value = getattr(self, name)
@@ -177,6 +187,42 @@ class Settings:
                     f"{name} must be true or false, got {value!r}; set {flag} "
                     "yes or no"
                 )
+
+    def _validate_batch_growth(self):
+        for name in ("batch_size_double_every", "batch_size_max"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                flag = "--" + name.replace("_", "-")
+                raise DistillError(
+                    f"{name} must be 0 or a positive integer, got {value!r}; "
+                    f"fix {flag}"
+                )
+        growing = self.batch_size_double_every > 0
+        if growing and self.batch_size_max <= self.batch_size:
+            raise DistillError(
+                f"the real batch doubles every {self.batch_size_double_every} "
+                f"iterations but batch_size_max ({self.batch_size_max}) is not "
+                f"above batch_size ({self.batch_size}); set --batch-size-max "
+                "to the largest batch, or --batch-size-double-every 0"
+            )
+        if not growing and self.batch_size_max:
+            raise DistillError(
+                f"batch_size_max ({self.batch_size_max}) is set but the batch "
+                "never grows; set --batch-size-double-every too, or "
+                "--batch-size-max 0"
+            )
+
+    def batch_size_at(self, iteration):
+        """Real examples at outer iteration ``iteration`` (counted from 0).
+
+        ``batch_size`` doubled every ``batch_size_double_every`` iterations,
+        capped at ``batch_size_max``; ``batch_size`` throughout when the
+        batch does not grow.
+        """
+        every = self.batch_size_double_every
+        if not every:
+            return self.batch_size
+        return min(self.batch_size * 2 ** (iteration // every), self.batch_size_max)
 
     def replace(self, **changes):
         """A copy with some settings changed."""
@@ -559,7 +605,8 @@ class _Run:
         """
         data, settings = self.data, self.settings
         index = torch.randint(
-            len(data.x_train), (settings.batch_size,), generator=self.generator
+            len(data.x_train), (settings.batch_size_at(self.iteration),),
+            generator=self.generator,
         ).to(data.device)
         thetas = [self.draw_theta0() for _ in range(settings.inits_per_iteration)]
         return data.x_train[index], data.y_train[index], thetas

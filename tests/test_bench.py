@@ -1,8 +1,10 @@
-"""The benchmark's bookkeeping: rounds of speed cases and their speed-ups.
+"""The benchmark's bookkeeping: rounds of speed cases, speed-ups, the file.
 
 Nothing is timed here; the results are made up so that the arithmetic can
 be checked exactly.
 """
+
+import json
 
 import pytest
 
@@ -112,3 +114,18 @@ def test_rounds_can_be_set_for_every_speed_case():
     for name, settings in bench.SPEED.items():
         variants = [c["variant"] for c in cases if c["name"] == name]
         assert variants == list(bench.variants(settings))
+
+
+def test_kept_cases_keep_the_date_and_speed_of_their_own_run(tmp_path):
+    path = tmp_path / "bench.json"
+    old = {"date": "old", "matmul_gflops": 100.0}
+    new = {"date": "new", "matmul_gflops": 150.0}
+    speed = {"section": "speed", "name": "a", "variant": "default"}
+    accuracy = {"section": "accuracy", "name": "b", "variant": "default"}
+    bench.save(path, [speed, accuracy], old)
+    bench.save(path, [accuracy], new)
+
+    saved = json.loads(path.read_text())
+    assert saved["date"] == "new" and saved["matmul_gflops"] == 150.0
+    stamps = {c["section"]: (c["date"], c["matmul_gflops"]) for c in saved["cases"]}
+    assert stamps == {"speed": ("old", 100.0), "accuracy": ("new", 150.0)}

@@ -70,6 +70,47 @@ def test_resume_after_interrupt_equals_uninterrupted(mnist_small, tmp_path):
     assert_same(whole, resumed)
 
 
+def test_growing_batch_schedule():
+    grow = Settings(batch_size=256, batch_size_double_every=2000,
+                    batch_size_max=1024)
+    sizes = [grow.batch_size_at(i) for i in (0, 1999, 2000, 3999, 4000, 10**6)]
+    assert sizes == [256, 256, 512, 512, 1024, 1024]
+    assert Settings(batch_size=300).batch_size_at(10**6) == 300
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"batch_size_double_every": 10}, "batch_size_max .0. is not above"),
+    ({"batch_size_double_every": 10, "batch_size_max": 64}, "not above"),
+    ({"batch_size_max": 256}, "never grows.*--batch-size-double-every"),
+    ({"batch_size_double_every": -1}, "--batch-size-double-every"),
+])
+def test_bad_batch_growth_is_named(changes, message):
+    with pytest.raises(distill.DistillError, match=message):
+        Settings(batch_size=64, **changes)
+
+
+def test_run_draws_the_growing_batch_and_resumes_across_a_doubling(
+        mnist_small, tmp_path, monkeypatch):
+    grow = TINY.replace(batch_size=16, batch_size_double_every=2,
+                        batch_size_max=48)
+    sizes = []
+    draw = distill.distillation._Run.draw_batch
+
+    def recording(run):
+        x_real, y_real, thetas = draw(run)
+        sizes.append(len(x_real))
+        return x_real, y_real, thetas
+
+    monkeypatch.setattr(distill.distillation._Run, "draw_batch", recording)
+    whole = distill.distill(mnist_small, grow)
+    assert sizes == [16, 16, 32, 32, 48, 48]
+
+    path = tmp_path / "run.pt"
+    distill.distill(mnist_small, grow.replace(iterations=3), output=path)
+    resumed = distill.distill(mnist_small, grow, output=path)
+    assert_same(whole, resumed)
+
+
 def test_longer_run_continues_a_finished_one(mnist_small, tmp_path):
     path = tmp_path / "run.pt"
     distill.distill(mnist_small, TINY.replace(iterations=3), output=path)
