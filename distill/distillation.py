@@ -222,7 +222,10 @@ class Settings:
         every = self.batch_size_double_every
         if not every:
             return self.batch_size
-        return min(self.batch_size * 2 ** (iteration // every), self.batch_size_max)
+        # more doublings than this would pass batch_size_max anyway
+        most = (self.batch_size_max // self.batch_size).bit_length()
+        doublings = min(iteration // every, most)
+        return min(self.batch_size * 2**doublings, self.batch_size_max)
 
     def replace(self, **changes):
         """A copy with some settings changed."""

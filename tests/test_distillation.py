@@ -76,6 +76,9 @@ def test_growing_batch_schedule():
     sizes = [grow.batch_size_at(i) for i in (0, 1999, 2000, 3999, 4000, 10**6)]
     assert sizes == [256, 256, 512, 512, 1024, 1024]
     assert Settings(batch_size=300).batch_size_at(10**6) == 300
+    odd = Settings(batch_size=100, batch_size_double_every=1, batch_size_max=1000)
+    assert [odd.batch_size_at(i) for i in (0, 1, 2, 3, 4, 10**15)] == [
+        100, 200, 400, 800, 1000, 1000]
 
 
 @pytest.mark.parametrize("changes, message", [
