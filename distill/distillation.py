@@ -167,8 +167,10 @@ class Settings:
                 "lr_decay_every must be 0 (never) or a positive number of "
                 f"iterations, got {self.lr_decay_every}"
             )
-        self._validate_batch_growth()
-        zero_means = {"truncate": "every step", "batch_chunk": "the whole batch"}
+        zero_means = {
+            "truncate": "every step", "batch_chunk": "the whole batch",
+            "batch_size_double_every": "never", "batch_size_max": "a fixed batch",
+        }
         for name, meaning in zero_means.items():
             value = getattr(self, name)
             if name == "batch_chunk" and value is None:
@@ -187,16 +189,10 @@ class Settings:
                     f"{name} must be true or false, got {value!r}; set {flag} "
                     "yes or no"
                 )
+        self._validate_batch_growth()
 
     def _validate_batch_growth(self):
-        for name in ("batch_size_double_every", "batch_size_max"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                flag = "--" + name.replace("_", "-")
-                raise DistillError(
-                    f"{name} must be 0 or a positive integer, got {value!r}; "
-                    f"fix {flag}"
-                )
+        """The growth settings against each other (each is checked alone first)."""
         growing = self.batch_size_double_every > 0
         if growing and self.batch_size_max <= self.batch_size:
             raise DistillError(
